@@ -1,0 +1,7 @@
+"""Reversible encoding of tables into model matrices (see the span contract in ``spans``)."""
+
+from tabsynth.encoding.base import ColumnEncoder
+from tabsynth.encoding.spans import Span, check_spans
+from tabsynth.encoding.table import TableEncoder
+
+__all__ = ["ColumnEncoder", "Span", "TableEncoder", "check_spans"]

@@ -1,0 +1,391 @@
+"""Column kinds, null rates, bounds and categories of a table: inferred, editable, JSON round-trip.
+
+The metadata is the schema contract between the real table and the synthetic one:
+the encoders read it to choose a transformation per column, and decoding uses it
+to restore dtypes, decimals and bounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("numerical", "categorical", "datetime", "id", "constant")
+
+# An integer column is read as codes (categorical) rather than a quantity when it has
+# at most this many distinct values ...
+MAX_CODES_ANY = 10
+# ... or at most this many and they form one contiguous run, like 1..13 for Browser.
+MAX_CODES_CONTIGUOUS = 20
+# Column names that usually hold identifiers (ID, customer_id, orderId, id_user).
+_ID_NAME = re.compile(r"(^id$)|(^id[_\- ])|([_\- ]id$)|([a-z]Id$)|(^ID)|(ID$)|(^uuid$)|(^key$)")
+# Most decimals we look for in floats; beyond this a column keeps full precision.
+_MAX_DECIMALS = 10
+
+
+@dataclass
+class ColumnMetadata:
+    """What tabsynth knows about one column.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"numerical", "categorical", "datetime", "id", "constant"}
+        ``id`` columns are not learned: fresh unique keys are generated.
+        ``constant`` columns are not learned: the single value is repeated.
+    dtype : str
+        The pandas dtype to restore on output (``"int64"``, ``"float64"``, ``"bool"``,
+        ``"str"``, ``"datetime64[ns]"``, ...).
+    nullable : bool
+        Whether the column had nulls (the synthetic column may then have nulls).
+    null_rate : float
+        Share of nulls observed, in [0, 1].
+    minimum, maximum : float or str or None
+        Observed bounds of numerical columns (numbers) and datetime columns (ISO strings).
+    decimals : int or None
+        Decimals observed in a numerical column (0 for integers); outputs are rounded to it.
+    categories : list or None
+        Observed values of a categorical column, most frequent first (JSON scalars).
+    datetime_format : str or None
+        For datetimes stored as strings, the strftime format used to write them back.
+    value : Any
+        The single value of a ``constant`` column.
+    """
+
+    name: str
+    kind: str
+    dtype: str
+    nullable: bool = False
+    null_rate: float = 0.0
+    minimum: Any = None
+    maximum: Any = None
+    decimals: int | None = None
+    categories: list | None = None
+    datetime_format: str | None = None
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"Column '{self.name}': unknown kind '{self.kind}'; use one of {', '.join(KINDS)}."
+            )
+
+    @property
+    def is_integer(self) -> bool:
+        """True for integer dtypes (nullable or not)."""
+        return self.dtype.lower().startswith(("int", "uint"))
+
+
+class Metadata:
+    """The schema of a table: one :class:`ColumnMetadata` per column, in table order.
+
+    Build it with :meth:`infer`, edit it with :meth:`update_column`, and save it with
+    :meth:`save` / reload with :meth:`load` (JSON).
+
+    Examples
+    --------
+    >>> meta = Metadata.infer(df)                       # doctest: +SKIP
+    >>> meta.update_column("TrafficType", kind="categorical")  # doctest: +SKIP
+    >>> meta.save("meta.json")                          # doctest: +SKIP
+    """
+
+    def __init__(self, columns: list[ColumnMetadata]):
+        names = [c.name for c in columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Column names must be unique; got {names}.")
+        self.columns: dict[str, ColumnMetadata] = {c.name: c for c in columns}
+
+    # ------------------------------------------------------------------ inference
+    @classmethod
+    def infer(cls, data: pd.DataFrame) -> "Metadata":
+        """Infer the kind, dtype, nulls, bounds and categories of every column.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or pyarrow.Table
+
+        Returns
+        -------
+        Metadata
+
+        Raises
+        ------
+        ValueError
+            If the table has no rows or no columns, a column is entirely null, or a
+            column mixes types that cannot be coerced to one (the message names it).
+        TypeError
+            If ``data`` is not a DataFrame or Arrow table.
+        """
+        frame = as_dataframe(data)
+        if frame.shape[1] == 0:
+            raise ValueError("The table has no columns; nothing to learn.")
+        if frame.shape[0] == 0:
+            raise ValueError("The table is empty (0 rows); give at least one row per column.")
+        return cls([_infer_column(str(name), frame[name]) for name in frame.columns])
+
+    # ------------------------------------------------------------------ editing
+    def update_column(self, name: str, **changes: Any) -> None:
+        """Override fields of one column, e.g. ``update_column("Region", kind="categorical")``.
+
+        Changing ``kind`` re-derives nothing automatically: when you turn a numerical
+        column into a categorical one, also give ``categories`` (or re-infer with
+        :func:`refit_column`).
+
+        Raises
+        ------
+        KeyError
+            If ``name`` is not a column.
+        ValueError
+            If a field name or kind is unknown.
+        """
+        column = self[name]
+        known = {f.name for f in dataclasses.fields(ColumnMetadata)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"Column '{name}': unknown field(s) {sorted(unknown)}; use {sorted(known)}.")
+        self.columns[name] = dataclasses.replace(column, **changes)
+
+    def refit_column(self, name: str, data: pd.DataFrame, kind: str) -> None:
+        """Set the kind of column ``name`` and recompute its statistics from ``data``."""
+        frame = as_dataframe(data)
+        if name not in frame.columns:
+            raise KeyError(f"Column '{name}' is not in the table.")
+        self.columns[name] = _infer_column(name, frame[name], forced_kind=kind)
+
+    # ------------------------------------------------------------------ access
+    def __getitem__(self, name: str) -> ColumnMetadata:
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise KeyError(f"Column '{name}' is not in the metadata; columns are {list(self.columns)}.") from None
+
+    def __iter__(self):
+        return iter(self.columns.values())
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    @property
+    def names(self) -> list[str]:
+        """Column names in table order."""
+        return list(self.columns)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Metadata) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{c.name}: {c.kind}" for c in self)
+        return f"Metadata({kinds})"
+
+    def check_frame(self, data: pd.DataFrame, *, what: str = "table") -> pd.DataFrame:
+        """Check that ``data`` has every column of this metadata; return it in metadata order.
+
+        Raises
+        ------
+        ValueError
+            Naming the missing columns.
+        """
+        frame = as_dataframe(data)
+        missing = [n for n in self.names if n not in frame.columns]
+        if missing:
+            raise ValueError(f"The {what} lacks column(s) {missing} that the metadata describes.")
+        if len(frame) == 0:
+            raise ValueError(f"The {what} is empty (0 rows).")
+        return frame[self.names]
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        """Plain-JSON form: ``{"columns": [{...}, ...]}``."""
+        return {"columns": [dataclasses.asdict(c) for c in self]}
+
+    @classmethod
+    def from_dict(cls, payload: dict, *, source: str = "metadata") -> "Metadata":
+        """Rebuild from :meth:`to_dict` output.
+
+        Raises
+        ------
+        ValueError
+            If the payload is malformed or a column has an unknown kind or field.
+        """
+        if not isinstance(payload, dict) or not isinstance(payload.get("columns"), list):
+            raise ValueError(f"{source}: expected an object with a 'columns' list.")
+        known = {f.name for f in dataclasses.fields(ColumnMetadata)}
+        columns = []
+        for i, entry in enumerate(payload["columns"]):
+            if not isinstance(entry, dict) or "name" not in entry or "kind" not in entry or "dtype" not in entry:
+                raise ValueError(f"{source}: column entry {i} needs 'name', 'kind' and 'dtype'.")
+            unknown = set(entry) - known
+            if unknown:
+                raise ValueError(f"{source}: column '{entry['name']}' has unknown field(s) {sorted(unknown)}.")
+            columns.append(ColumnMetadata(**entry))
+        return cls(columns)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the metadata as JSON to ``path``."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Metadata":
+        """Read metadata written by :meth:`save` (or by hand).
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            If the file is missing, is not JSON, or describes an unknown kind.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Metadata file '{path}' does not exist.")
+        try:
+            payload = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Metadata file '{path}' is not valid JSON: {exc}") from exc
+        return cls.from_dict(payload, source=f"Metadata file '{path}'")
+
+
+# ---------------------------------------------------------------------- helpers
+def as_dataframe(data: Any) -> pd.DataFrame:
+    """Accept a pandas DataFrame or a pyarrow Table; return a DataFrame."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    try:
+        import pyarrow as pa
+
+        if isinstance(data, pa.Table):
+            return data.to_pandas(date_as_object=False)
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        pass
+    raise TypeError(f"Expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}.")
+
+
+def _to_json_scalar(value: Any) -> Any:
+    """numpy scalars -> Python scalars so categories survive JSON unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _decimals(values: np.ndarray) -> int:
+    """Smallest number of decimals d (<= 10) with round(values, d) == values."""
+    for d in range(_MAX_DECIMALS + 1):
+        if np.allclose(np.round(values, d), values, rtol=0, atol=1e-9 * max(1.0, np.abs(values).max())):
+            return d
+    return _MAX_DECIMALS
+
+
+def _looks_like_id(name: str, values: pd.Series, n_rows: int) -> bool:
+    n_unique = values.nunique()
+    if _ID_NAME.search(name) and n_unique > max(50, 0.1 * n_rows):
+        return True
+    # Strings unique on every row (order numbers, e-mails) are keys whatever their name.
+    return values.dtype.kind not in "iufbM" and n_unique == len(values) and len(values) > 50
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%Y%m%d")
+
+
+def _string_datetime_format(values: pd.Series) -> str | None:
+    """The first known date format that parses every (non-null) string, else None."""
+    sample = values.astype(str)
+    for fmt in _DATE_FORMATS:
+        parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
+        if parsed.notna().all():
+            return fmt
+    return None
+
+
+def _classify_objects(name: str, values: pd.Series) -> str:
+    """Type family of a pandas object column: 'str', 'bool', 'number', 'datetime'."""
+    kinds = set()
+    for v in values:
+        if isinstance(v, (bool, np.bool_)):
+            kinds.add("bool")
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            kinds.add("number")
+        elif isinstance(v, str):
+            kinds.add("str")
+        elif isinstance(v, (dt.date, dt.datetime, pd.Timestamp, np.datetime64)):
+            kinds.add("datetime")
+        else:
+            kinds.add(type(v).__name__)
+    if len(kinds) != 1:
+        raise ValueError(
+            f"Column '{name}' mixes values of incompatible types ({', '.join(sorted(kinds))}); "
+            "convert it to a single type before fitting, e.g. df[col].astype(str)."
+        )
+    return kinds.pop()
+
+
+def _infer_column(name: str, series: pd.Series, forced_kind: str | None = None) -> ColumnMetadata:
+    n_rows = len(series)
+    present = series.dropna()
+    if len(present) == 0:
+        raise ValueError(f"Column '{name}' is entirely null; drop it before fitting.")
+    null_rate = float(1 - len(present) / n_rows)
+    base = dict(name=name, dtype=str(series.dtype), nullable=null_rate > 0, null_rate=null_rate)
+
+    datetime_format = None
+    if series.dtype == object:
+        family = _classify_objects(name, present)
+        if family == "number":
+            present = pd.to_numeric(present)
+            base["dtype"] = str(present.dtype)
+        elif family == "datetime":
+            present = pd.to_datetime(present)
+            base["dtype"] = "datetime64[ns]"
+        elif family == "bool":
+            present = present.astype(bool)
+            base["dtype"] = "bool"
+    if present.dtype.kind in "OUT" or isinstance(present.dtype, pd.StringDtype):
+        datetime_format = _string_datetime_format(present)
+        if datetime_format is not None:
+            present = pd.to_datetime(present.astype(str), format=datetime_format)
+
+    kind = forced_kind or _choose_kind(name, series, present, n_rows, datetime_format)
+    meta = ColumnMetadata(kind=kind, **base)
+    if kind == "constant":
+        meta.value = _to_json_scalar(present.iloc[0]) if datetime_format is None else str(series.dropna().iloc[0])
+        if isinstance(meta.value, pd.Timestamp):
+            meta.value = meta.value.isoformat()
+    elif kind == "numerical":
+        numbers = pd.to_numeric(present).to_numpy(dtype=float)
+        meta.minimum, meta.maximum = float(numbers.min()), float(numbers.max())
+        meta.decimals = 0 if present.dtype.kind in "iu" else _decimals(numbers)
+    elif kind == "datetime":
+        stamps = pd.to_datetime(present)
+        meta.minimum, meta.maximum = stamps.min().isoformat(), stamps.max().isoformat()
+        meta.datetime_format = datetime_format
+    elif kind == "categorical":
+        counts = series.dropna().value_counts(sort=True)
+        meta.categories = [_to_json_scalar(v) for v in counts.index]
+    return meta
+
+
+def _choose_kind(name: str, raw: pd.Series, present: pd.Series, n_rows: int, datetime_format: str | None) -> str:
+    n_unique = present.nunique()
+    if n_unique == 1:
+        return "constant"
+    if present.dtype.kind == "M" or datetime_format is not None:
+        return "datetime"
+    if present.dtype.kind == "b":
+        return "categorical"
+    if _looks_like_id(name, present, n_rows):
+        return "id"
+    if present.dtype.kind in "iu":
+        values = present.to_numpy()
+        contiguous = int(values.max()) - int(values.min()) + 1 == n_unique
+        if n_unique <= MAX_CODES_ANY or (contiguous and n_unique <= MAX_CODES_CONTIGUOUS):
+            return "categorical"
+        return "numerical"
+    if present.dtype.kind == "f":
+        return "numerical"
+    return "categorical"
