@@ -1,0 +1,23 @@
+"""tabsynth: synthetic tables from sensitive ones (CTGAN, TVAE) with reversible encoding.
+
+Typical use::
+
+    import tabsynth as ts
+    real = ts.read_table("sample_data/online_shoppers.csv.gz")
+    model = ts.CTGAN(epochs=300, random_state=0).fit(real)
+    synth = model.sample(10_000, conditions={"Revenue": True})
+    model.save("runs/shoppers"); model = ts.load("runs/shoppers")
+"""
+
+from tabsynth._version import __version__
+from tabsynth.encoding import TableEncoder
+from tabsynth.io import read_table, write_table
+from tabsynth.metadata import ColumnMetadata, Metadata
+from tabsynth.models import CTGAN, TVAE, NotFittedError
+from tabsynth.persistence import load_model as load
+from tabsynth.persistence import save_model
+
+__all__ = [
+    "CTGAN", "ColumnMetadata", "Metadata", "NotFittedError", "TVAE", "TableEncoder",
+    "__version__", "load", "read_table", "save_model", "write_table",
+]

@@ -1,0 +1,111 @@
+"""CTGAN's conditional vector and training-by-sampling, as tensor operations.
+
+Xu et al. (2019), section 4.3: for each batch row, pick a categorical column
+uniformly, pick one of its categories with probability proportional to the log of
+its frequency, encode that choice as a one-hot *conditional vector* over all
+category slots, and draw a real row that has that category. Rare categories are
+thus seen often enough for the generator to learn them.
+
+Everything here is precomputed once from the encoded training matrix:
+per column, the row indices sorted by category with the start and count of each
+category's run, so drawing "a random real row with category c of column j" is one
+indexing operation per batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tabsynth.encoding.spans import Span
+from tabsynth.models.layout import masked_blocks, padded_index
+
+
+class ConditionalSampler:
+    """Draws conditional vectors and matching real rows.
+
+    Parameters
+    ----------
+    spans : list of Span
+        The encoder's spans; the ``category`` spans define the conditional vector.
+    data : Tensor (n, width) or None
+        Encoded training matrix, on the model's device. Needed for training; a
+        sampler rebuilt for sampling only passes None and loads :meth:`state`.
+    device : torch.device
+
+    Attributes
+    ----------
+    width : int
+        Width of the conditional vector (sum of category span widths; 0 when the
+        table has no categorical column).
+    """
+
+    def __init__(self, spans: list[Span], data: torch.Tensor | None, device: torch.device):
+        self.spans = [s for s in spans if s.role == "category"]
+        self.device = device
+        self.width = sum(s.width for s in self.spans)
+        self.n_columns = len(self.spans)
+        self.span_index, self.span_mask = padded_index(self.spans, device)  # (C, K) into data columns
+        offsets = torch.tensor([0] + [s.width for s in self.spans], device=device).cumsum(0)
+        self.cond_offset = offsets[:-1]  # (C,) start of each column in the conditional vector
+        self.frequencies: torch.Tensor | None = None  # (C, K) empirical category shares
+        if data is not None and self.n_columns:
+            self._index_rows(data)
+
+    def _index_rows(self, data: torch.Tensor) -> None:
+        codes = masked_blocks(data, self.span_index, self.span_mask).argmax(dim=-1)  # (n, C)
+        n, k = data.shape[0], self.span_index.shape[1]
+        counts = torch.zeros((self.n_columns, k), device=self.device)
+        counts.scatter_add_(1, codes.T, torch.ones_like(codes.T, dtype=counts.dtype))
+        self.frequencies = counts / n
+        self.row_order = torch.argsort(codes.T, dim=1, stable=True)  # (C, n) rows sorted by category
+        self.run_start = torch.cumsum(counts, dim=1) - counts  # (C, K) first position of each category
+        self.run_count = counts  # (C, K)
+
+    # ------------------------------------------------------------------ drawing
+    def _cond_vector(self, column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
+        cond = torch.zeros((column.shape[0], self.width), device=self.device)
+        cond[torch.arange(column.shape[0], device=self.device), self.cond_offset[column] + category] = 1.0
+        return cond  # (B, cond width)
+
+    def _draw(self, batch: int, probs: torch.Tensor, generator: torch.Generator):
+        column = torch.randint(self.n_columns, (batch,), generator=generator, device=self.device)  # (B,)
+        category = torch.multinomial(probs[column], 1, generator=generator).squeeze(1)  # (B,)
+        return column, category, self._cond_vector(column, category)
+
+    def sample_train(self, batch: int, generator: torch.Generator):
+        """Training-by-sampling: categories drawn by log-frequency.
+
+        Returns
+        -------
+        column : LongTensor (B,)   chosen categorical column (index among category spans)
+        category : LongTensor (B,) chosen slot within that column
+        cond : Tensor (B, width)   conditional vector
+        """
+        log_freq = torch.log1p(self.frequencies * self.row_order.shape[1]) * (self.run_count > 0)
+        return self._draw(batch, log_freq, generator)
+
+    def sample_original(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """Conditional vectors for unconditional sampling: categories by their real frequency."""
+        return self._draw(batch, self.frequencies, generator)[2]
+
+    def fixed(self, batch: int, span: Span, slot: int) -> torch.Tensor:
+        """Conditional vectors that all ask for ``slot`` of category span ``span``."""
+        column = torch.full((batch,), self.spans.index(span), dtype=torch.long, device=self.device)
+        return self._cond_vector(column, torch.full_like(column, slot))
+
+    def sample_rows(self, column: torch.Tensor, category: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Indices of real rows, one per (column, category) pair, uniform among matching rows."""
+        start = self.run_start[column, category]  # (B,)
+        count = self.run_count[column, category]  # (B,)
+        offset = (torch.rand(column.shape, generator=generator, device=self.device) * count).long()
+        offset = torch.minimum(offset, (count - 1).clamp(min=0).long())
+        return self.row_order[column, (start + offset).long()]
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict[str, torch.Tensor]:
+        """Tensors needed to sample after loading (category shares only, not row indices)."""
+        return {} if self.frequencies is None else {"frequencies": self.frequencies.cpu()}
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        if "frequencies" in state:
+            self.frequencies = state["frequencies"].to(self.device)

@@ -1,0 +1,85 @@
+"""Loss functions of CTGAN and TVAE: pure functions of tensors, no state."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tabsynth.models.layout import SpanLayout, masked_blocks
+
+
+def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, pac: int,
+                     generator: torch.Generator, weight: float = 10.0) -> torch.Tensor:
+    """WGAN-GP penalty (Gulrajani et al. 2017) on PacGAN packs (Lin et al. 2018).
+
+    Interpolates real and fake rows with one mixing weight per pack of ``pac`` rows
+    and penalises ``(||grad D||_2 - 1)^2`` over each pack's concatenated input.
+
+    Parameters
+    ----------
+    real, fake : Tensor (B, D)
+        Discriminator inputs (data and conditional vector); B divisible by ``pac``.
+
+    Returns
+    -------
+    Tensor ()  ``weight * mean((||grad|| - 1)^2)``
+    """
+    batch, width = real.shape
+    alpha = torch.rand((batch // pac, 1, 1), generator=generator, device=real.device)
+    alpha = alpha.expand(-1, pac, width).reshape(batch, width)  # (B, D)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    scores = discriminator(mixed)
+    (grads,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    norms = grads.reshape(batch // pac, pac * width).norm(2, dim=1)  # (B / pac,)
+    return weight * ((norms - 1) ** 2).mean()
+
+
+def conditional_loss(logits: torch.Tensor, span_index: torch.Tensor, span_mask: torch.Tensor,
+                     column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
+    """CTGAN's generator penalty for not producing the category it was conditioned on.
+
+    Cross-entropy between each row's logits in its conditioned column and the
+    requested category, averaged over the batch.
+
+    Parameters
+    ----------
+    logits : Tensor (B, width)       raw generator output
+    span_index, span_mask : (C, K)   category spans (see ConditionalSampler)
+    column, category : LongTensor (B,)
+    """
+    index = span_index[column]  # (B, K)
+    chosen = logits.gather(1, index).masked_fill(~span_mask[column], float("-inf"))  # (B, K)
+    return nn.functional.cross_entropy(chosen, category)
+
+
+def tvae_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, target_codes: torch.Tensor,
+                             sigma: torch.Tensor, layout: SpanLayout) -> torch.Tensor:
+    """TVAE's negative log-likelihood of a batch under the decoder, per row.
+
+    Value slots: Gaussian with learned per-slot scale ``sigma`` around ``tanh(recon)``;
+    one-hot blocks: categorical cross-entropy (Xu et al. 2019, section 4.4).
+
+    Parameters
+    ----------
+    recon : Tensor (B, width)        decoder output (pre-activation)
+    target : Tensor (B, width)       encoded real rows
+    target_codes : LongTensor (B, S) hot slot of each softmax span in ``target``
+    sigma : Tensor (width,)          decoder scales (only value slots are used)
+
+    Returns
+    -------
+    Tensor ()  summed over slots, averaged over rows
+    """
+    batch = recon.shape[0]
+    idx = layout.value_index
+    residual = target[:, idx] - torch.tanh(recon[:, idx])  # (B, V)
+    value_nll = (residual**2 / (2 * sigma[idx] ** 2)).sum() + batch * torch.log(sigma[idx]).sum()
+    blocks = masked_blocks(recon, layout.soft_index, layout.soft_mask)  # (B, S, K)
+    picked = blocks.gather(2, target_codes.unsqueeze(2)).squeeze(2)  # (B, S)
+    category_nll = (torch.logsumexp(blocks, dim=2) - picked).sum()
+    return (value_nll + category_nll) / batch
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)), summed over latent dims, averaged over rows."""
+    return -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp()) / mu.shape[0]
