@@ -1,10 +1,11 @@
 """Index tensors derived once from the span list, so per-batch work is pure tensor ops.
 
 A generator's raw output ``(B, width)`` holds one logit block per softmax span and
-one pre-tanh scalar per value span. Spans have different widths; we gather every
-softmax block into a padded ``(B, S, K)`` tensor (padding masked with -inf), apply
-the activation in one call and scatter back with a fixed permutation. No Python
-loop over columns runs per batch.
+one pre-tanh scalar per value span. Spans have different widths; softmax runs over
+all blocks at once as a *segment* softmax (scatter max and sum over a segment id per
+slot), on the real slots only, and a fixed permutation puts slots back in place.
+No Python loop over columns runs per batch. (Padding every block to the widest one,
+42 slots for Adult's native-country, cost 4x the work.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tabsynth.encoding.spans import Span, check_spans
 
 
 class SpanLayout:
-    """Precomputed gathers for a span list on one device.
+    """Precomputed index tensors for a span list on one device.
 
     Parameters
     ----------
@@ -28,10 +29,14 @@ class SpanLayout:
     ----------
     value_index : LongTensor (V,)
         Matrix columns of tanh value slots.
-    soft_index : LongTensor (S, K)
-        Matrix columns of each softmax span, padded with 0 up to the widest span K.
-    soft_mask : BoolTensor (S, K)
-        True where ``soft_index`` is a real slot.
+    soft_columns : LongTensor (M,)
+        Matrix columns of every softmax slot, span after span.
+    segment : LongTensor (M,)
+        Which softmax span (0..S-1) each of ``soft_columns`` belongs to.
+    span_start : LongTensor (S,)
+        First matrix column of each softmax span.
+    soft_index, soft_mask : (S, K)
+        Padded per-span columns and validity (for one-off work such as reading codes).
     """
 
     def __init__(self, spans: list[Span], width: int, device: torch.device):
@@ -40,12 +45,17 @@ class SpanLayout:
         self.device = device
         values = [s.start for s in spans if s.activation == "tanh"]
         softmax_spans = [s for s in spans if s.activation == "softmax"]
+        soft_columns = [i for s in softmax_spans for i in range(s.start, s.stop)]
+        self.n_soft_spans = len(softmax_spans)
         self.value_index = torch.tensor(values, dtype=torch.long, device=device)
+        self.soft_columns = torch.tensor(soft_columns, dtype=torch.long, device=device)
+        self.segment = torch.tensor([k for k, s in enumerate(softmax_spans) for _ in range(s.width)],
+                                    dtype=torch.long, device=device)
+        self.span_start = torch.tensor([s.start for s in softmax_spans], dtype=torch.long, device=device)
         self.soft_index, self.soft_mask = padded_index(softmax_spans, device)
-        # Output assembly: cat([values, valid soft slots]) then undo that order.
-        order = values + [i for s in softmax_spans for i in range(s.start, s.stop)]
+        # Output assembly: cat([values, soft slots]) then undo that order.
+        order = values + soft_columns
         assert sorted(order) == list(range(width)), "span layout does not cover the matrix"
-        self._flat_valid = self.soft_mask.reshape(-1).nonzero().squeeze(1)
         self._restore_order = torch.argsort(torch.tensor(order, device=device))
 
     def activate(self, logits: torch.Tensor, *, tau: float = 0.2,
@@ -65,16 +75,44 @@ class SpanLayout:
         -------
         Tensor (B, width)
         """
-        values = torch.tanh(logits[:, self.value_index])  # (B, V)
-        blocks = masked_blocks(logits, self.soft_index, self.soft_mask)  # (B, S, K)
+        values = torch.tanh(logits.index_select(1, self.value_index))  # (B, V)
+        soft = logits.index_select(1, self.soft_columns)  # (B, M)
         if generator is not None:
-            blocks = (blocks + gumbel_noise(blocks.shape, generator, blocks.device)) / tau
-        soft = torch.softmax(blocks, dim=-1).reshape(logits.shape[0], -1)[:, self._flat_valid]
-        return torch.cat([values, soft], dim=1)[:, self._restore_order]
+            soft = (soft + gumbel_noise(soft.shape, generator, soft.device)) / tau
+        soft = segment_softmax(soft, self.segment, self.n_soft_spans)
+        return torch.cat([values, soft], dim=1).index_select(1, self._restore_order)
+
+    def soft_log_normaliser(self, logits: torch.Tensor) -> torch.Tensor:
+        """``log sum exp`` of each softmax span: ``(B, width)`` -> ``(B, S)``."""
+        return segment_logsumexp(logits.index_select(1, self.soft_columns), self.segment, self.n_soft_spans)
 
     def soft_codes(self, matrix: torch.Tensor) -> torch.Tensor:
         """Index of the hot slot in each softmax span: ``(n, width)`` -> ``(n, S)`` long."""
         return masked_blocks(matrix, self.soft_index, self.soft_mask).argmax(dim=-1)
+
+
+def _segment_max(x: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """Per-row max of each segment, ``(B, M)`` -> ``(B, S)``, without gradient (a shift only)."""
+    with torch.no_grad():
+        out = torch.full((x.shape[0], n_segments), float("-inf"), device=x.device, dtype=x.dtype)
+        return out.scatter_reduce(1, segment.expand(x.shape[0], -1), x, reduce="amax", include_self=True)
+
+
+def segment_softmax(x: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """Softmax within each segment of the columns of ``x`` (B, M); no padding, one pass."""
+    index = segment.expand(x.shape[0], -1)
+    shifted = torch.exp(x - _segment_max(x, segment, n_segments).index_select(1, segment))  # (B, M)
+    totals = torch.zeros((x.shape[0], n_segments), device=x.device, dtype=x.dtype).scatter_add(1, index, shifted)
+    return shifted / totals.index_select(1, segment)
+
+
+def segment_logsumexp(x: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """``log sum exp`` within each segment of the columns of ``x``: ``(B, M)`` -> ``(B, S)``."""
+    index = segment.expand(x.shape[0], -1)
+    peak = _segment_max(x, segment, n_segments)  # (B, S)
+    shifted = torch.exp(x - peak.index_select(1, segment))
+    totals = torch.zeros_like(peak).scatter_add(1, index, shifted)
+    return peak + torch.log(totals)
 
 
 def padded_index(spans: list[Span], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tabsynth.models.layout import SpanLayout, masked_blocks
+from tabsynth.models.layout import SpanLayout
 
 
 def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, pac: int,
@@ -52,7 +52,7 @@ def conditional_loss(logits: torch.Tensor, span_index: torch.Tensor, span_mask: 
     return nn.functional.cross_entropy(chosen, category)
 
 
-def tvae_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, target_codes: torch.Tensor,
+def tvae_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, hot_columns: torch.Tensor,
                              sigma: torch.Tensor, layout: SpanLayout) -> torch.Tensor:
     """TVAE's negative log-likelihood of a batch under the decoder, per row.
 
@@ -63,7 +63,7 @@ def tvae_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, target_c
     ----------
     recon : Tensor (B, width)        decoder output (pre-activation)
     target : Tensor (B, width)       encoded real rows
-    target_codes : LongTensor (B, S) hot slot of each softmax span in ``target``
+    hot_columns : LongTensor (B, S)  matrix column of the hot slot of each softmax span
     sigma : Tensor (width,)          decoder scales (only value slots are used)
 
     Returns
@@ -72,11 +72,10 @@ def tvae_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, target_c
     """
     batch = recon.shape[0]
     idx = layout.value_index
-    residual = target[:, idx] - torch.tanh(recon[:, idx])  # (B, V)
-    value_nll = (residual**2 / (2 * sigma[idx] ** 2)).sum() + batch * torch.log(sigma[idx]).sum()
-    blocks = masked_blocks(recon, layout.soft_index, layout.soft_mask)  # (B, S, K)
-    picked = blocks.gather(2, target_codes.unsqueeze(2)).squeeze(2)  # (B, S)
-    category_nll = (torch.logsumexp(blocks, dim=2) - picked).sum()
+    residual = target.index_select(1, idx) - torch.tanh(recon.index_select(1, idx))  # (B, V)
+    scale = sigma.index_select(0, idx)
+    value_nll = (residual**2 / (2 * scale**2)).sum() + batch * torch.log(scale).sum()
+    category_nll = (layout.soft_log_normaliser(recon) - recon.gather(1, hot_columns)).sum()
     return (value_nll + category_nll) / batch
 
 

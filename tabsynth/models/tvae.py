@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tabsynth.encoding import Span
-from tabsynth.models.base import BaseSynthesizer, steps_per_epoch
+from tabsynth.models.base import BaseSynthesizer, adam, steps_per_epoch
 from tabsynth.models.layout import gumbel_noise
 from tabsynth.models.losses import kl_to_standard_normal, tvae_reconstruction_loss
 
@@ -125,9 +125,10 @@ class TVAE(BaseSynthesizer):
 
     # ------------------------------------------------------------------ training
     def _fit_matrix(self, data: torch.Tensor) -> None:
-        params = list(self.vae_encoder_.parameters()) + list(self.decoder_.parameters())
-        self._optimizer = torch.optim.Adam(params, lr=self.learning_rate, weight_decay=self.l2scale)
-        self._data, self._codes = data, self.layout_.soft_codes(data)  # (n, width), (n, S)
+        self._optimizer = adam(nn.ModuleList([self.vae_encoder_, self.decoder_]), self.learning_rate,
+                               self.l2scale, self.device_, betas=(0.9, 0.999))
+        # Matrix column of the hot slot of each softmax span, per row: (n, S).
+        self._data, self._hot = data, self.layout_.soft_codes(data) + self.layout_.span_start
         self.loss_history_ = []
         progress = tqdm(range(self.epochs), desc="TVAE", unit="epoch", disable=not self.verbose)
         for epoch in progress:
@@ -136,7 +137,7 @@ class TVAE(BaseSynthesizer):
             self.loss_history_.append({"epoch": epoch + 1, "loss": loss, "reconstruction": recon, "kl": kl,
                                        "seconds": time.perf_counter() - start})
             progress.set_postfix(loss=f"{loss:.3f}")
-        del self._data, self._codes, self._optimizer
+        del self._data, self._hot, self._optimizer
 
     def _train_epoch(self) -> tuple[float, float, float]:
         self.vae_encoder_.train()
@@ -147,15 +148,15 @@ class TVAE(BaseSynthesizer):
         totals = torch.zeros(3, device=self.device_)
         for step in range(steps):
             rows = order[step * self.batch_size : (step + 1) * self.batch_size]
-            totals += self._train_step(self._data[rows], self._codes[rows])
+            totals += self._train_step(self._data[rows], self._hot[rows])
         loss, recon, kl = (totals / steps).tolist()
         return loss, recon, kl
 
-    def _train_step(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    def _train_step(self, x: torch.Tensor, hot: torch.Tensor) -> torch.Tensor:
         mu, logvar = self.vae_encoder_(x)  # (B, E) each
         eps = torch.randn(mu.shape, generator=self._train_generator, device=self.device_)
         z = mu + eps * torch.exp(0.5 * logvar)  # reparameterisation, (B, E)
-        recon = tvae_reconstruction_loss(self.decoder_(z), x, codes, self.decoder_.sigma, self.layout_)
+        recon = tvae_reconstruction_loss(self.decoder_(z), x, hot, self.decoder_.sigma, self.layout_)
         kl = kl_to_standard_normal(mu, logvar)
         loss = self.loss_factor * recon + kl
         self._optimizer.zero_grad(set_to_none=True)

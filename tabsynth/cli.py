@@ -1,0 +1,188 @@
+"""Command line: a thin layer over the public API (no logic lives only here).
+
+    tabsynth fit DATA -o MODEL_DIR [--model ctgan|tvae] [--epochs N] [--metadata JSON] [--device D] [--seed S]
+    tabsynth sample MODEL_DIR -n N -o OUT [--condition COL=VALUE ...] [--seed S]
+    tabsynth metadata DATA -o META_JSON
+    tabsynth demo
+
+Errors print one line and exit with status 1 (2 for bad usage); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tabsynth.io import read_table, same_file, write_table
+from tabsynth.metadata import Metadata
+from tabsynth.models import MODELS
+from tabsynth.persistence import load_model
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="tabsynth: turn a sensitive table into a synthetic one you can share.")
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+# The bundled e-commerce table used by `tabsynth demo`.
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+DEMO_TABLE = "online_shoppers.csv.gz"
+
+
+class ModelName(str, Enum):
+    ctgan = "ctgan"
+    tvae = "tvae"
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+    _state["debug"] = debug
+
+
+def _refuse_overwriting(inputs: list[Path], output: Path) -> None:
+    for source in inputs:
+        if same_file(source, output):
+            raise ValueError(f"Output '{output}' is the input file '{source}'; choose another output name.")
+
+
+def _load_metadata(path: Optional[Path]) -> Optional[Metadata]:
+    return None if path is None else Metadata.load(path)
+
+
+@app.command()
+def fit(
+    data: Path = typer.Argument(..., help="Training table (.csv, .csv.gz or .parquet)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Directory to write the fitted model to."),
+    model: ModelName = typer.Option(ModelName.ctgan, "--model", help="Model family."),
+    epochs: int = typer.Option(300, "--epochs", min=1, help="Training epochs."),
+    batch_size: int = typer.Option(500, "--batch-size", min=1, help="Rows per training step."),
+    metadata: Optional[Path] = typer.Option(None, "--metadata", help="Metadata JSON (see `tabsynth metadata`)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible fits."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Fit a model on DATA and save it to a directory."""
+    _refuse_overwriting([data] + ([metadata] if metadata else []), output)
+    table = read_table(data)
+    estimator = MODELS[model.value.upper()](epochs=epochs, batch_size=batch_size, device=device,
+                                            random_state=seed, verbose=not quiet)
+    start = time.perf_counter()
+    estimator.fit(table, metadata=_load_metadata(metadata))
+    estimator.save(output)
+    console.print(f"Fitted {model.value.upper()} on {len(table):,} rows x {table.shape[1]} columns "
+                  f"in {time.perf_counter() - start:.1f} s on {estimator.device_}; saved to {output}")
+
+
+def _parse_conditions(items: list[str]) -> dict[str, str]:
+    conditions = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise ValueError(f"--condition '{item}' must look like COLUMN=VALUE.")
+        conditions[column] = value
+    return conditions
+
+
+@app.command()
+def sample(
+    model_dir: Path = typer.Argument(..., help="Directory written by `tabsynth fit`."),
+    n: int = typer.Option(..., "-n", "--rows", min=1, help="Number of rows to generate."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output table (.csv, .csv.gz or .parquet)."),
+    condition: list[str] = typer.Option([], "--condition", help="COLUMN=VALUE; repeat for several."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible samples."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+) -> None:
+    """Generate N synthetic rows from a saved model."""
+    if output.resolve().parent == model_dir.resolve() or model_dir.resolve() in output.resolve().parents:
+        raise ValueError(f"Output '{output}' is inside the model directory '{model_dir}'; write it elsewhere.")
+    estimator = load_model(model_dir, device=device)
+    start = time.perf_counter()
+    frame = estimator.sample(n, conditions=_parse_conditions(condition) or None, random_state=seed)
+    write_table(frame, output)
+    console.print(f"Wrote {len(frame):,} synthetic rows to {output} in {time.perf_counter() - start:.1f} s")
+
+
+@app.command()
+def metadata(
+    data: Path = typer.Argument(..., help="Table to describe."),
+    output: Path = typer.Option(..., "-o", "--output", help="Metadata JSON file to write."),
+) -> None:
+    """Infer the metadata of DATA and write it as JSON to edit and pass to `fit --metadata`."""
+    _refuse_overwriting([data], output)
+    meta = Metadata.infer(read_table(data))
+    meta.save(output)
+    console.print(f"Wrote metadata of {len(meta)} columns to {output}")
+
+
+@app.command()
+def demo(
+    model: ModelName = typer.Option(ModelName.ctgan, "--model", help="Model family."),
+    epochs: int = typer.Option(50, "--epochs", min=1, help="Training epochs (small, for a quick demo)."),
+    output_dir: Path = typer.Option(Path("demo_output"), "--output-dir", help="Where to write model and table."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Fit on the bundled e-commerce sessions table, sample a synthetic copy, compare a few columns."""
+    source = SAMPLE_DATA / DEMO_TABLE
+    if not source.is_file():
+        raise FileNotFoundError(f"Bundled demo data '{source}' is missing; run from a full checkout of tabsynth.")
+    real = read_table(source)
+    console.print(f"Real table: {source.name}, {len(real):,} sessions x {real.shape[1]} columns")
+    estimator = MODELS[model.value.upper()](epochs=epochs, random_state=seed)
+    start = time.perf_counter()
+    estimator.fit(real)
+    fit_seconds = time.perf_counter() - start
+    synthetic = estimator.sample(len(real), random_state=seed)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    estimator.save(output_dir / "model")
+    out = write_table(synthetic, output_dir / "online_shoppers_synthetic.csv")
+    console.print(f"Fitted {model.value.upper()} ({epochs} epochs) in {fit_seconds:.1f} s; "
+                  f"wrote {len(synthetic):,} synthetic rows to {out}")
+    console.print(_summary_table(real, synthetic))
+
+
+def _summary_table(real, synthetic) -> Table:
+    """Side-by-side statistics of a few numerical and categorical columns."""
+    table = Table(title="Real vs synthetic (a few columns)")
+    for header in ("column", "statistic", "real", "synthetic"):
+        table.add_column(header, justify="right" if header in ("real", "synthetic") else "left")
+    for column in ("ProductRelated_Duration", "PageValues", "BounceRates"):
+        for label, fn in (("mean", "mean"), ("median", "median"), ("std", "std")):
+            table.add_row(column, label, f"{getattr(real[column], fn)():.3f}", f"{getattr(synthetic[column], fn)():.3f}")
+    for column, value in (("Revenue", True), ("VisitorType", "New_Visitor"), ("Month", "Nov"), ("Weekend", True)):
+        table.add_row(column, f"share {value}", f"{(real[column] == value).mean():.3f}",
+                      f"{(synthetic[column] == value).mean():.3f}")
+    return table
+
+
+def main() -> None:
+    """Entry point: run the app, turning errors into one clear line and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code or 0)
+    except typer.Abort:
+        err_console.print("Aborted.")
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the CLI's job is to report any error in one line
+        # Usage errors from the parser (typer ships its own click) carry exit_code and format_message.
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            prefix = "Usage error" if exc.exit_code == 2 else "Error"
+            err_console.print(f"{prefix}: {exc.format_message()}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        if _state["debug"]:
+            raise
+        message = str(exc).strip('"') if isinstance(exc, KeyError) else str(exc)
+        err_console.print(f"Error: {message}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Shared fixtures: the real tables the tests run on, each read once per session.
+
+The tables are returned as loaded by :func:`tabsynth.read_table` and are shared by
+every test of the session (unit and integration): treat them as read-only and
+``.copy()`` before changing anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tabsynth
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO_ROOT / "sample_data"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def _read_sample(name: str) -> pd.DataFrame:
+    path = SAMPLE_DATA / name
+    if not path.is_file():
+        pytest.fail(f"Sample table '{path}' is missing from the checkout.")
+    return tabsynth.read_table(path)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """Root of the tabsynth checkout (the folder holding ``pyproject.toml``)."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout; skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"Shared data folder '{SHARED_DATA}' is absent (it lives outside the repository).")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shoppers() -> pd.DataFrame:
+    """Online Shoppers Purchasing Intention (12,330 x 18)."""
+    return _read_sample("online_shoppers.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def credit() -> pd.DataFrame:
+    """Default of credit card clients, Taiwan (30,000 x 25)."""
+    return _read_sample("credit_default.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def adult_train() -> pd.DataFrame:
+    """UCI Adult, training split (32,561 x 15)."""
+    return _read_sample("adult_train.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def adult_test() -> pd.DataFrame:
+    """UCI Adult, test split (16,281 x 15)."""
+    return _read_sample("adult_test.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def cdnow(shared_data: Path) -> pd.DataFrame:
+    """CDNOW transactions (69,659 x 4: customer_id, date, number_of_cds, dollar_value)."""
+    path = shared_data / "cdnow" / "cdnow_transactions.csv"
+    if not path.is_file():
+        pytest.skip(f"CDNOW table '{path}' is absent from the shared data folder.")
+    return tabsynth.read_table(path)
