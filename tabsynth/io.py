@@ -105,7 +105,7 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool
     os.close(fd)
     try:
         if fmt == "csv":
-            compression = "gzip" if path.name.lower().endswith(".gz") else None
+            compression = {".gz": "gzip", ".bz2": "bz2"}.get(path.suffix.lower())
             frame.to_csv(tmp_name, index=False, compression=compression)
         else:
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_name)

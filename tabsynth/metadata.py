@@ -21,13 +21,13 @@ import pandas as pd
 
 KINDS = ("numerical", "categorical", "datetime", "id", "constant")
 
-# An integer column is read as codes (categorical) rather than a quantity when it has
+# A numeric column is read as levels (categorical) rather than a quantity when it has
 # at most this many distinct values ...
 MAX_CODES_ANY = 10
-# ... or at most this many and they form one contiguous run, like 1..13 for Browser.
+# ... or, for integers, at most this many forming one contiguous run (Browser: 1..13).
 MAX_CODES_CONTIGUOUS = 20
-# Column names that usually hold identifiers (ID, customer_id, orderId, id_user).
-_ID_NAME = re.compile(r"(^id$)|(^id[_\- ])|([_\- ]id$)|([a-z]Id$)|(^ID)|(ID$)|(^uuid$)|(^key$)")
+# Name words that mark identifiers (ID, customer_id, orderId, user-uuid); see _name_words.
+_ID_WORDS = {"id", "uuid", "guid", "key"}
 # Most decimals we look for in floats; beyond this a column keeps full precision.
 _MAX_DECIMALS = 10
 
@@ -148,7 +148,7 @@ class Metadata:
             If a field name or kind is unknown.
         """
         column = self[name]
-        known = {f.name for f in dataclasses.fields(ColumnMetadata)}
+        known = {f.name for f in dataclasses.fields(ColumnMetadata)} - {"name"}
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"Column '{name}': unknown field(s) {sorted(unknown)}; use {sorted(known)}.")
@@ -226,7 +226,10 @@ class Metadata:
             unknown = set(entry) - known
             if unknown:
                 raise ValueError(f"{source}: column '{entry['name']}' has unknown field(s) {sorted(unknown)}.")
-            columns.append(ColumnMetadata(**entry))
+            try:
+                columns.append(ColumnMetadata(**entry))
+            except ValueError as exc:
+                raise ValueError(f"{source}: {exc}") from None
         return cls(columns)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -275,16 +278,27 @@ def _to_json_scalar(value: Any) -> Any:
 
 
 def _decimals(values: np.ndarray) -> int:
-    """Smallest number of decimals d (<= 10) with round(values, d) == values."""
+    """Smallest number of decimals d (<= 10) with round(values, d) == values.
+
+    The tolerance is relative to each value (float64 keeps ~16 significant digits), so a
+    large value elsewhere in the column does not hide the decimals of small ones.
+    """
+    tolerance = 1e-10 * np.maximum(1.0, np.abs(values))
     for d in range(_MAX_DECIMALS + 1):
-        if np.allclose(np.round(values, d), values, rtol=0, atol=1e-9 * max(1.0, np.abs(values).max())):
+        if np.all(np.abs(np.round(values, d) - values) <= tolerance):
             return d
     return _MAX_DECIMALS
 
 
+def _name_words(name: str) -> list[str]:
+    """Lower-case words of a column name: ``customerId`` / ``CUSTOMER_ID`` -> ["customer", "id"]."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if w]
+
+
 def _looks_like_id(name: str, values: pd.Series, n_rows: int) -> bool:
     n_unique = values.nunique()
-    if _ID_NAME.search(name) and n_unique > max(50, 0.1 * n_rows):
+    if _ID_WORDS & set(_name_words(name)) and n_unique > max(50, 0.1 * n_rows):
         return True
     # Strings unique on every row (order numbers, e-mails) are keys whatever their name.
     return values.dtype.kind not in "iufbM" and n_unique == len(values) and len(values) > 50
@@ -373,19 +387,21 @@ def _infer_column(name: str, series: pd.Series, forced_kind: str | None = None) 
 def _choose_kind(name: str, raw: pd.Series, present: pd.Series, n_rows: int, datetime_format: str | None) -> str:
     n_unique = present.nunique()
     if n_unique == 1:
-        return "constant"
+        # One value and some nulls is two states (value / null): learn it as a category.
+        return "constant" if len(present) == n_rows else "categorical"
     if present.dtype.kind == "M" or datetime_format is not None:
         return "datetime"
     if present.dtype.kind == "b":
         return "categorical"
     if _looks_like_id(name, present, n_rows):
         return "id"
-    if present.dtype.kind in "iu":
-        values = present.to_numpy()
-        contiguous = int(values.max()) - int(values.min()) + 1 == n_unique
+    if present.dtype.kind in "iuf":
+        values = present.to_numpy(dtype=float)
+        # Integers, or floats holding integers (an integer column with nulls read as float64).
+        integral = bool(np.all(values == np.round(values)))
+        contiguous = integral and values.max() - values.min() + 1 == n_unique
+        # A handful of values (SpecialDay: 0, 0.2 .. 1) or a run of codes (Browser: 1..13) are levels.
         if n_unique <= MAX_CODES_ANY or (contiguous and n_unique <= MAX_CODES_CONTIGUOUS):
             return "categorical"
-        return "numerical"
-    if present.dtype.kind == "f":
         return "numerical"
     return "categorical"

@@ -58,6 +58,7 @@ def save_model(model: BaseSynthesizer, path: str | os.PathLike) -> Path:
             "params": _jsonable(model.get_params()),
             "seed": model.seed_,
             "trained_on": str(model.device_),
+            "loss_history": getattr(model, "loss_history_", []),
         }
         (staging / "config.json").write_text(json.dumps(config, indent=2))
         model.metadata_.save(staging / "metadata.json")
@@ -144,6 +145,7 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> BaseSynthesiz
 def _restore(model: BaseSynthesizer, metadata: Metadata, encoder_state: dict, tensors: dict,
              config: dict, device: torch.device) -> None:
     model.seed_ = config["seed"]
+    model.loss_history_ = config.get("loss_history", [])
     model.device_ = device
     model.metadata_ = metadata
     model.encoder_ = TableEncoder.from_state(metadata, encoder_state)

@@ -147,6 +147,8 @@ class NumericalEncoder(ColumnEncoder):
     def to_continuous(self, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
         values = self._to_numbers(series)
         missing = np.isnan(values)
+        if missing.any() and not self.meta.nullable:
+            raise ValueError(f"Column '{self.name}' has nulls but its metadata says it has none.")
         filled = np.where(missing, self.means_[np.argmax(self.weights_)], values)
         # Sample each row's mode from its posterior (inverse CDF, one uniform per row).
         # Only modes whose window holds the value are eligible, so encoding never clips

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from tabsynth.encoding import Span
 from tabsynth.models.base import BaseSynthesizer, adam, steps_per_epoch

@@ -58,7 +58,8 @@ def test_metadata_file_round_trip_through_fit(shoppers_csv, tmp_path):
     result = run("fit", shoppers_csv, "-o", tmp_path / "m", "--epochs", "1", "--metadata", meta_path, "--quiet")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "Error: Column 'Region': unknown kind 'bogus'; use one of numerical, categorical, datetime, id, constant."
+        f"Error: Metadata file '{meta_path}': Column 'Region': unknown kind 'bogus'; "
+        "use one of numerical, categorical, datetime, id, constant."
     )
     assert "Traceback" not in result.stderr
 
