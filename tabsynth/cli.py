@@ -67,14 +67,16 @@ def fit(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible fits."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    checkpoint_every: int = typer.Option(25, "--checkpoint-every", min=1,
+                                         help="Save the model to the output directory every N epochs."),
 ) -> None:
-    """Fit a model on DATA and save it to a directory."""
+    """Fit a model on DATA and save it to a directory (with checkpoints there during training)."""
     _refuse_overwriting([data] + ([metadata] if metadata else []), output)
     table = read_table(data)
     estimator = MODELS[model.value.upper()](epochs=epochs, batch_size=batch_size, device=device,
                                             random_state=seed, verbose=not quiet)
     start = time.perf_counter()
-    estimator.fit(table, metadata=_load_metadata(metadata))
+    estimator.fit(table, metadata=_load_metadata(metadata), checkpoint_dir=output, checkpoint_every=checkpoint_every)
     estimator.save(output)
     console.print(f"Fitted {model.value.upper()} on {len(table):,} rows x {table.shape[1]} columns "
                   f"in {time.perf_counter() - start:.1f} s on {estimator.device_}; saved to {output}")

@@ -57,7 +57,8 @@ def save_model(model: BaseSynthesizer, path: str | os.PathLike) -> Path:
             "model": type(model).__name__,
             "params": _jsonable(model.get_params()),
             "seed": model.seed_,
-            "trained_on": str(model.device_),
+            "device": str(model.device_),  # where the networks and sampling generator lived
+            "epochs_trained": len(getattr(model, "loss_history_", [])),
             "loss_history": getattr(model, "loss_history_", []),
         }
         (staging / "config.json").write_text(json.dumps(config, indent=2))
@@ -159,7 +160,11 @@ def _restore(model: BaseSynthesizer, metadata: Metadata, encoder_state: dict, te
         raise ValueError(f"The saved weights do not fit the saved configuration: {exc}") from exc
     model._load_state_tensors({k[len("extra."):]: v.to(device) for k, v in tensors.items() if k.startswith("extra.")})
     model._sample_generator = torch.Generator(device)
-    model._sample_generator.set_state(tensors["rng.sample"])
+    if device.type == torch.device(config["device"]).type:
+        model._sample_generator.set_state(tensors["rng.sample"])
+    else:
+        # A CUDA generator's state does not fit a CPU one: start the stream afresh from the seed.
+        model._sample_generator.manual_seed(model.seed_ + 1)
 
 
 def _read_json(path: Path) -> dict:

@@ -191,6 +191,7 @@ class CTGAN(BaseSynthesizer):
             self.loss_history_.append({"epoch": epoch + 1, "generator_loss": loss_g,
                                        "discriminator_loss": loss_d, "seconds": time.perf_counter() - start})
             progress.set_postfix(G=f"{loss_g:.3f}", D=f"{loss_d:.3f}")
+            self._end_of_epoch(epoch + 1)
         del self._data, self._opt_g, self._opt_d
 
     def _train_epoch(self, steps: int) -> tuple[float, float]:

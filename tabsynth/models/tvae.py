@@ -137,6 +137,7 @@ class TVAE(BaseSynthesizer):
             self.loss_history_.append({"epoch": epoch + 1, "loss": loss, "reconstruction": recon, "kl": kl,
                                        "seconds": time.perf_counter() - start})
             progress.set_postfix(loss=f"{loss:.3f}")
+            self._end_of_epoch(epoch + 1)
         del self._data, self._hot, self._optimizer
 
     def _train_epoch(self) -> tuple[float, float, float]:

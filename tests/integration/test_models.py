@@ -35,14 +35,14 @@ def fitted(request, shoppers, shoppers_small):
     return small(request.param).fit(shoppers_small, metadata=ts.Metadata.infer(shoppers))
 
 
-def test_sample_has_exact_schema(fitted, shoppers_small):
+def test_sample_has_exact_schema(fitted, shoppers, shoppers_small):
     synth = fitted.sample(1500)
     assert len(synth) == 1500
     assert list(synth.columns) == list(shoppers_small.columns)
     assert synth.dtypes.to_dict() == shoppers_small.dtypes.to_dict()
-    # Values stay inside the observed bounds and categories.
+    # Values stay inside the bounds and categories of the metadata (inferred on the full table).
     for column in ("ProductRelated_Duration", "BounceRates", "PageValues"):
-        assert synth[column].between(shoppers_small[column].min(), shoppers_small[column].max()).all()
+        assert synth[column].between(shoppers[column].min(), shoppers[column].max()).all()
     assert set(synth["Month"]) <= set(shoppers_small["Month"])
     assert set(synth["Browser"]) <= set(range(1, 14))
     # Integer counts stay integral, floats keep at most the observed decimals.
@@ -233,3 +233,15 @@ def test_default_schedule_learns_shoppers_marginals(cls, shoppers):
         real = shoppers[column].value_counts(normalize=True)
         fake = synth[column].value_counts(normalize=True).reindex(real.index, fill_value=0)
         assert (real - fake).abs().max() < 0.05, column
+
+
+def test_checkpoints_are_loadable_models(shoppers_small, tmp_path):
+    checkpoint = tmp_path / "ckpt"
+    model = small(ts.TVAE, epochs=5).fit(shoppers_small, checkpoint_dir=checkpoint, checkpoint_every=2)
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["epochs_trained"] == 4  # epochs 2 and 4 were checkpointed; the final save is the user's
+    assert len(ts.load(checkpoint).sample(20)) == 20
+    assert len(model.loss_history_) == 5
+    with pytest.raises(ValueError) as info:
+        small(ts.TVAE).fit(shoppers_small, checkpoint_every=0)
+    assert str(info.value) == "checkpoint_every must be a positive integer, got 0."
