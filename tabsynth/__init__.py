@@ -9,6 +9,8 @@ Typical use::
     model.save("runs/shoppers"); model = ts.load("runs/shoppers")
 """
 
+# First, before any torch work creates worker threads: see tabsynth/_runtime.py.
+from tabsynth import _runtime  # noqa: F401  (sets flush-to-zero on CPU)
 from tabsynth._version import __version__
 from tabsynth.encoding import TableEncoder
 from tabsynth.io import read_table, write_table

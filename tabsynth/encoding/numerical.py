@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture
 
+from tabsynth._runtime import exact_denormals
 from tabsynth.encoding.base import ColumnEncoder, restore_dtype
 from tabsynth.encoding.spans import Span
 from tabsynth.metadata import ColumnMetadata
@@ -89,7 +90,7 @@ class NumericalEncoder(ColumnEncoder):
             max_iter=100,
             random_state=int(rng.integers(2**31 - 1)),
         )
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), exact_denormals():
             warnings.simplefilter("ignore", ConvergenceWarning)
             mixture.fit(values.reshape(-1, 1))
         keep = mixture.weights_ > self.weight_threshold
