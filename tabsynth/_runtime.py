@@ -15,17 +15,44 @@ full effect. Set ``TABSYNTH_KEEP_DENORMALS=1`` to leave the CPU setting alone.
 
 from __future__ import annotations
 
+import ctypes
 import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
 
 def flush_denormals() -> bool:
-    """Turn on flush-to-zero for this thread (and threads created after); True if supported."""
+    """Turn on flush-to-zero in this thread and in every thread of torch's OpenMP pool.
+
+    Returns True when the CPU supports it. Threads created later inherit the flag from
+    their creator; threads that already exist are reached by :func:`_flush_in_pool_threads`.
+    """
     if os.environ.get("TABSYNTH_KEEP_DENORMALS") == "1":
         return False
-    return bool(torch.set_flush_denormal(True))
+    supported = bool(torch.set_flush_denormal(True))
+    if supported:
+        _flush_in_pool_threads()
+    return supported
+
+
+def _flush_in_pool_threads() -> None:
+    """Run one OpenMP parallel region, through torch's own libgomp, that sets the flag per thread.
+
+    The flag lives in each thread's floating-point control register, so the only way to
+    set it in OpenMP worker threads is to run code on them. Where torch ships no libgomp
+    (other platforms or builds), this does nothing and only the calling thread is set.
+    """
+    library = Path(torch.__file__).parent / "lib" / "libgomp.so.1"
+    if not library.is_file():
+        return
+    try:
+        gomp = ctypes.CDLL(str(library))
+        body = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: torch.set_flush_denormal(True))
+        gomp.GOMP_parallel(body, None, ctypes.c_uint(torch.get_num_threads()), ctypes.c_uint(0))
+    except (OSError, AttributeError):
+        return
 
 
 DENORMALS_FLUSHED = flush_denormals()
