@@ -125,8 +125,10 @@ def metadata(
 
 @app.command()
 def demo(
-    model: ModelName = typer.Option(ModelName.ctgan, "--model", help="Model family."),
-    epochs: int = typer.Option(50, "--epochs", min=1, help="Training epochs (small, for a quick demo)."),
+    # TVAE by default: at a demo's short schedule it matches category shares far better than
+    # CTGAN (Revenue True 15% vs CTGAN's 6% after 50 epochs) and fits ~5x faster.
+    model: ModelName = typer.Option(ModelName.tvae, "--model", help="Model family."),
+    epochs: int = typer.Option(150, "--epochs", min=1, help="Training epochs (short, for a quick demo)."),
     output_dir: Path = typer.Option(Path("demo_output"), "--output-dir", help="Where to write model and table."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
