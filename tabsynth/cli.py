@@ -111,6 +111,72 @@ def sample(
     console.print(f"Wrote {len(frame):,} synthetic rows to {output} in {time.perf_counter() - start:.1f} s")
 
 
+def _parse_thresholds(items: list[str], option: str) -> dict[str, float]:
+    thresholds = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            thresholds[key] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            raise ValueError(f"{option} '{item}' must look like KEY=NUMBER, e.g. fidelity.column_shapes=0.9.")
+    return thresholds
+
+
+# Exit status of `tabsynth report` when a --fail-under / --fail-over threshold is broken.
+EXIT_THRESHOLD = 3
+
+
+@app.command()
+def report(
+    real: Path = typer.Option(..., "--real", help="Training table the generator learned from."),
+    synthetic: Path = typer.Option(..., "--synthetic", help="Synthetic table to judge."),
+    output: Path = typer.Option(..., "-o", "--output", help="HTML report to write."),
+    holdout: Optional[Path] = typer.Option(None, "--holdout", help="Real rows the generator never saw."),
+    target: Optional[str] = typer.Option(None, "--target", help="Column to predict for the utility section."),
+    metadata: Optional[Path] = typer.Option(None, "--metadata", help="Metadata JSON (default: inferred)."),
+    json_output: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON here."),
+    fail_under: list[str] = typer.Option([], "--fail-under", help="KEY=VALUE: exit 3 if the figure is below."),
+    fail_over: list[str] = typer.Option([], "--fail-over", help="KEY=VALUE: exit 3 if the figure is above."),
+    no_anonymeter: bool = typer.Option(False, "--no-anonymeter", help="Skip Anonymeter's attacks."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Fidelity, utility and privacy-risk report of SYNTHETIC against REAL (and HOLDOUT)."""
+    from tabsynth.evaluation import evaluate
+
+    inputs = [p for p in (real, synthetic, holdout, metadata) if p is not None]
+    for out in (output, json_output):
+        if out is not None:
+            _refuse_overwriting(inputs, out)
+    under, over = _parse_thresholds(fail_under, "--fail-under"), _parse_thresholds(fail_over, "--fail-over")
+    result = evaluate(read_table(real), read_table(synthetic), None if holdout is None else read_table(holdout),
+                      target=target, metadata=_load_metadata(metadata), anonymeter=not no_anonymeter,
+                      random_state=seed)
+    result.to_html(output)
+    if json_output is not None:
+        result.to_json(json_output)
+    console.print(_headline_table(result))
+    console.print(f"Wrote {output}" + (f" and {json_output}" if json_output else ""))
+    broken = result.failures(under, over)
+    for line in broken:
+        err_console.print(f"Threshold broken: {line}", highlight=False, soft_wrap=True)
+    if broken:
+        raise typer.Exit(EXIT_THRESHOLD)
+
+
+def _headline_table(result) -> Table:
+    table = Table(title="Report headline")
+    for header in ("figure", "value", "ideal", "key"):
+        table.add_column(header, justify="right" if header in ("value", "ideal") else "left")
+    for metric in result.headline:
+        value = "n/a" if metric.value is None else f"{metric.value:.3f}"
+        table.add_row(metric.label, value, f"{metric.ideal:.3f}", metric.key)
+    for section, verdict in result.verdicts.items():
+        table.add_row(f"{section} verdict", verdict, "", "")
+    return table
+
+
 @app.command()
 def metadata(
     data: Path = typer.Argument(..., help="Table to describe."),
@@ -132,15 +198,26 @@ def demo(
     output_dir: Path = typer.Option(Path("demo_output"), "--output-dir", help="Where to write model and table."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Fit on the bundled e-commerce sessions table, sample a synthetic copy, compare a few columns."""
+    """Fit on 80% of the bundled e-commerce sessions, sample a synthetic copy, compare, and report.
+
+    The other 20% is the holdout the report needs for utility (train on synthetic, test
+    on real) and for the privacy baselines.
+    """
+    from tabsynth.evaluation import evaluate
+    from tabsynth.metadata import Metadata
+
     source = SAMPLE_DATA / DEMO_TABLE
     if not source.is_file():
         raise FileNotFoundError(f"Bundled demo data '{source}' is missing; run from a full checkout of tabsynth.")
-    real = read_table(source)
-    console.print(f"Real table: {source.name}, {len(real):,} sessions x {real.shape[1]} columns")
+    table = read_table(source)
+    meta = Metadata.infer(table)
+    holdout = table.sample(frac=0.2, random_state=seed)
+    real = table.drop(index=holdout.index).reset_index(drop=True)
+    console.print(f"Real table: {source.name}, {len(table):,} sessions x {table.shape[1]} columns; "
+                  f"training on {len(real):,}, holding out {len(holdout):,}")
     estimator = MODELS[model.value.upper()](epochs=epochs, random_state=seed)
     start = time.perf_counter()
-    estimator.fit(real)
+    estimator.fit(real, metadata=meta)
     fit_seconds = time.perf_counter() - start
     synthetic = estimator.sample(len(real), random_state=seed)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +226,12 @@ def demo(
     console.print(f"Fitted {model.value.upper()} ({epochs} epochs) in {fit_seconds:.1f} s; "
                   f"wrote {len(synthetic):,} synthetic rows to {out}")
     console.print(_summary_table(real, synthetic))
+    result = evaluate(real, synthetic, holdout.reset_index(drop=True), target="Revenue", metadata=meta,
+                      random_state=seed)
+    result.to_html(output_dir / "report.html")
+    result.to_json(output_dir / "report.json")
+    console.print(_headline_table(result))
+    console.print(f"Report: {output_dir / 'report.html'} (JSON: {output_dir / 'report.json'})")
 
 
 def _summary_table(real, synthetic) -> Table:
@@ -168,7 +251,9 @@ def _summary_table(real, synthetic) -> Table:
 def main() -> None:
     """Entry point: run the app, turning errors into one clear line and a non-zero exit."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns (not raises) the code of a typer.Exit.
+        status = app(standalone_mode=False)
+        sys.exit(status if isinstance(status, int) else 0)
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         sys.exit(code or 0)

@@ -104,7 +104,10 @@ def test_bad_condition_is_reported(shoppers_csv, tmp_path):
 def test_demo_runs_on_bundled_data(tmp_path):
     result = run("demo", "--epochs", "1", "--output-dir", tmp_path / "demo")
     assert result.returncode == 0, result.stderr
-    assert "Real vs synthetic" in result.stdout
+    assert "Real vs synthetic" in result.stdout and "Report headline" in result.stdout
     synth = ts.read_table(tmp_path / "demo" / "online_shoppers_synthetic.csv")
-    assert len(synth) == 12330 and synth.shape[1] == 18
+    assert len(synth) == 9864 and synth.shape[1] == 18  # trained on 80% of 12,330 rows
     assert (tmp_path / "demo" / "model" / "model.pt").is_file()
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["schema"] == "tabsynth.report/1" and report["tables"]["holdout_rows"] == 2466
+    assert (tmp_path / "demo" / "report.html").stat().st_size > 10_000

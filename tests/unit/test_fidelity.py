@@ -1,0 +1,149 @@
+"""Fidelity section on real tables: identical copies, independently shuffled columns, the pure metrics."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp
+
+from tabsynth.evaluation import fidelity
+from tabsynth.evaluation.figures import fidelity as fidelity_figures
+from tabsynth.evaluation.tables import EvaluationTables
+
+ROWS = 4000
+MAX_ROWS = 4000
+
+
+@pytest.fixture(scope="module")
+def credit_sample(credit):
+    return credit.sample(ROWS, random_state=0).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def copy_section(credit_sample):
+    tables = EvaluationTables.prepare(credit_sample, credit_sample.copy())
+    return fidelity.fidelity_section(tables, max_rows=MAX_ROWS, random_state=0), tables
+
+
+@pytest.fixture(scope="module")
+def shuffled_section(credit_sample):
+    rng = np.random.default_rng(1)
+    shuffled = credit_sample.copy()
+    for column in shuffled.columns:
+        shuffled[column] = shuffled[column].to_numpy()[rng.permutation(len(shuffled))]
+    tables = EvaluationTables.prepare(credit_sample, shuffled)
+    return fidelity.fidelity_section(tables, max_rows=MAX_ROWS, random_state=0)
+
+
+def test_identical_copy_scores_perfectly(copy_section):
+    section, _ = copy_section
+    assert section.metric("fidelity.column_shapes").value == pytest.approx(1.0, abs=1e-9)
+    assert section.metric("fidelity.pair_trends").value == pytest.approx(1.0, abs=1e-9)
+    assert section.metric("fidelity.detection_auc").value < 0.6
+    assert section.metric("fidelity.max_null_rate_gap").value == 0.0
+    assert section.metric("fidelity.category_coverage").value == 1.0
+    assert section.metric("fidelity.range_coverage").value == 1.0
+    assert section.details["verdict"] == "good"
+
+
+def test_shuffled_columns_keep_shapes_but_lose_pairs_and_are_detected(shuffled_section):
+    assert shuffled_section.metric("fidelity.column_shapes").value > 0.99
+    assert shuffled_section.metric("fidelity.pair_trends").value < 0.9
+    assert shuffled_section.metric("fidelity.detection_auc").value > 0.7
+    worst = shuffled_section.details["worst_pairs"]
+    assert len(worst) == fidelity.WORST_PAIRS
+    assert [p["score"] for p in worst] == sorted(p["score"] for p in worst)
+    # The worst pairs are strongly related in the real table (repayment statuses of
+    # consecutive months) and unrelated after shuffling.
+    assert all(p["real"] > 0.5 and abs(p["synthetic"]) < 0.1 for p in worst)
+    bills = next(p for p in shuffled_section.details["pairs"] if p["columns"] == ["BILL_AMT1", "BILL_AMT2"])
+    assert bills["real"] > 0.9 and abs(bills["synthetic"]) < 0.1 and bills["score"] < 0.6
+    assert shuffled_section.details["verdict"] == "poor"
+
+
+def test_section_details_are_plain_json(copy_section, credit_sample):
+    section, tables = copy_section
+    payload = json.loads(json.dumps(section.to_dict(), allow_nan=False))
+    columns = payload["details"]["columns"]
+    assert [c["column"] for c in columns] == tables.columns
+    assert {c["metric"] for c in columns if c["kind"] == "numerical"} == {"KSComplement"}
+    assert {c["metric"] for c in columns if c["kind"] == "categorical"} == {"TVComplement"}
+    n = len(tables.columns)
+    assert len(payload["details"]["pairs"]) == n * (n - 1) // 2
+    detection = payload["details"]["detection"]
+    assert set(detection) >= {"auc", "auc_std", "top_features"}
+    assert [m["key"] for m in payload["metrics"]] == [
+        "fidelity.column_shapes", "fidelity.pair_trends", "fidelity.detection_auc",
+        "fidelity.max_null_rate_gap", "fidelity.category_coverage", "fidelity.range_coverage"]
+
+
+def test_ks_complement_matches_scipy_on_real_columns(adult_train, adult_test):
+    real, synthetic = adult_train["age"].to_numpy(float), adult_test["age"].to_numpy(float)
+    expected = 1.0 - ks_2samp(real, synthetic).statistic
+    assert fidelity.ks_complement(real, synthetic) == pytest.approx(expected, abs=1e-12)
+
+
+def test_tv_complement_ignores_nulls_and_counts_unseen_categories(adult_train):
+    real = adult_train["workclass"].head(1000)
+    synthetic = real.copy()
+    synthetic.iloc[:100] = None  # nulls are dropped: the remaining shares barely move
+    assert fidelity.tv_complement(real, synthetic) > 0.98
+    synthetic = real.copy()
+    synthetic.iloc[:100] = "Invented"  # 10% of rows in a category the real table lacks
+    assert fidelity.tv_complement(real, synthetic) == pytest.approx(0.9, abs=1e-12)
+
+
+def test_coverage_of_categories_and_range(adult_train):
+    workclass = adult_train["workclass"]
+    common = workclass.value_counts().index[0]
+    assert fidelity.category_coverage(workclass, workclass[workclass == common]) == \
+        pytest.approx(1 / workclass.nunique())
+    age = adult_train["age"].to_numpy(float)
+    lower_half = age[age <= np.median(age)]
+    expected = (np.median(age) - age.min()) / (age.max() - age.min())
+    assert fidelity.range_coverage(age, lower_half) == pytest.approx(expected)
+    assert fidelity.range_coverage(age, age + 1000.0) == 0.0
+
+
+def test_correlation_similarity_uses_pearson(credit_sample):
+    real = credit_sample[["BILL_AMT1", "BILL_AMT2"]].to_numpy(float)
+    score, r_real, r_synth = fidelity.correlation_similarity(real, real[:, ::-1])
+    assert r_real == pytest.approx(np.corrcoef(real.T)[0, 1]) and score == pytest.approx(1.0)
+    score, _, r_synth = fidelity.correlation_similarity(real, np.column_stack([real[:, 0], -real[:, 1]]))
+    assert score == pytest.approx(1 - abs(r_real - r_synth) / 2) and r_synth == pytest.approx(-r_real)
+
+
+def test_bin_codes_share_real_bins_and_reject_unknown_mode(credit_sample):
+    limit = credit_sample["LIMIT_BAL"].to_numpy(float)
+    codes = fidelity.bin_codes(np.r_[limit, np.nan, 1e12], limit)
+    assert codes.min() >= 1 and codes[-2] == fidelity.PAIR_BINS + 1 and codes[-1] == fidelity.PAIR_BINS
+    with pytest.raises(ValueError, match=r"^edges must be 'real' or 'sdmetrics', got 'own'\.$"):
+        fidelity.bin_codes(limit, limit, edges="own")
+
+
+def test_max_rows_below_two_is_refused(copy_section):
+    _, tables = copy_section
+    with pytest.raises(ValueError, match=r"^max_rows must be at least 2 for the fidelity section, got 1\.$"):
+        fidelity.fidelity_section(tables, max_rows=1)
+
+
+def test_detection_is_not_computed_when_too_few_rows(copy_section):
+    _, tables = copy_section
+    section = fidelity.fidelity_section(tables, max_rows=6, random_state=0)
+    metric = section.metric("fidelity.detection_auc")
+    assert metric.value is None
+    assert metric.note == ("Detection needs at least 5 rows per table but only 3 can be drawn; "
+                           "use larger tables or max_rows >= 10.")
+    assert section.details["detection"] is None
+
+
+def test_figures_are_embedded_pngs(copy_section):
+    section, tables = copy_section
+    found = fidelity_figures.figures(section, tables)
+    assert [f.title for f in found] == ["Column distributions, real vs synthetic",
+                                        "Correlations between numerical columns"]
+    for figure in found:
+        assert base64.b64decode(figure.png_base64)[:8] == b"\x89PNG\r\n\x1a\n"
