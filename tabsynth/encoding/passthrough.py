@@ -29,21 +29,36 @@ class _NotLearned(ColumnEncoder):
 
 
 class IdEncoder(_NotLearned):
-    """Identifier column: decoding generates fresh unique keys ``1..n``.
+    """Identifier column: decoding generates fresh unique keys that never equal a real key.
 
-    Integer keys stay integers; string keys become zero-padded decimal strings
-    (``"000001"``) as wide as the longest real key, so they are unique and carry no
-    information about real keys.
+    Integer keys continue after the largest real key (``max + 1 .. max + n``); string keys
+    become ``"synthetic-000001"``-style strings. Equal key values would otherwise invite
+    joining a synthetic row to the real customer who happens to hold that key.
     """
 
     kind = "id"
 
+    def __init__(self, meta):
+        super().__init__(meta)
+        self.first_key_ = 1
+
+    def fit(self, series: pd.Series, rng: np.random.Generator) -> "IdEncoder":
+        if self.meta.is_integer:
+            self.first_key_ = int(pd.to_numeric(series).max()) + 1
+        return self
+
     def from_continuous(self, block: np.ndarray, n_rows: int) -> pd.Series:
-        keys = np.arange(1, n_rows + 1)
+        keys = np.arange(self.first_key_, self.first_key_ + n_rows)
         if self.meta.is_integer:
             return pd.Series(keys, name=self.name, dtype="int64")
         width = max(6, len(str(n_rows)))
-        return restore_dtype(pd.Series([str(k).zfill(width) for k in keys], name=self.name), self.meta)
+        return restore_dtype(pd.Series([f"synthetic-{k:0{width}d}" for k in keys], name=self.name), self.meta)
+
+    def state(self) -> dict:
+        return {"first_key": self.first_key_}
+
+    def load_state(self, state: dict) -> None:
+        self.first_key_ = int(state.get("first_key", 1))
 
 
 class ConstantEncoder(_NotLearned):

@@ -207,6 +207,7 @@ def test_nulls_ids_and_datetimes(cls, cdnow):
     synth = model.sample(3000)
     assert synth.dtypes.to_dict() == data.dtypes.to_dict()
     assert synth["customer_id"].is_unique
+    assert synth["customer_id"].min() > data["customer_id"].max()  # fresh keys never equal a real key
     assert synth["date"].between(data["date"].min(), data["date"].max()).all()
     assert (synth["date"] == synth["date"].dt.normalize()).all()  # days stay days
     # Null rates are learned, not dropped or invented: within a wide band of the real ones.
