@@ -109,6 +109,7 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool
             frame.to_csv(tmp_name, index=False, compression=compression)
         else:
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_name)
+        readable_by_umask(tmp_name)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -122,3 +123,14 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     if not (a.exists() and b.exists()):
         return a.resolve() == b.resolve()
     return os.path.samefile(a, b)
+
+
+def readable_by_umask(path: str | os.PathLike) -> None:
+    """Give a temporary file the permissions a plain ``open(path, "w")`` would have.
+
+    ``tempfile.mkstemp`` creates files readable by their owner only (0600); an output
+    renamed into place should follow the user's umask like any other file.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

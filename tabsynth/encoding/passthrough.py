@@ -29,11 +29,12 @@ class _NotLearned(ColumnEncoder):
 
 
 class IdEncoder(_NotLearned):
-    """Identifier column: decoding generates fresh unique keys that never equal a real key.
+    """Identifier column: decoding generates fresh unique keys that equal no training key.
 
-    Integer keys continue after the largest real key (``max + 1 .. max + n``); string keys
-    become ``"synthetic-000001"``-style strings. Equal key values would otherwise invite
-    joining a synthetic row to the real customer who happens to hold that key.
+    Integer keys continue after the largest training key (``max + 1 .. max + n``); string
+    keys become ``"synthetic-000001"``-style strings. Equal key values would otherwise
+    invite joining a synthetic row to the real customer who happens to hold that key.
+    Keys the model never saw (a holdout's, say) may still coincide by numbering.
     """
 
     kind = "id"

@@ -33,6 +33,7 @@ from typing import Any
 
 from tabsynth._version import __version__
 from tabsynth.evaluation.metrics import Metric
+from tabsynth.io import readable_by_umask
 
 SCHEMA = "tabsynth.report/1"
 SECTIONS = ("fidelity", "utility", "privacy")
@@ -151,6 +152,7 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        readable_by_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

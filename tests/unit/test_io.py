@@ -194,3 +194,16 @@ def test_same_file(repo_root, tmp_path, shoppers):
 def test_csv_bz2_round_trip(credit, tmp_path):
     path = write_table(credit, tmp_path / "credit.csv.bz2")
     assert_frame_equal(read_table(path), credit)
+
+
+def test_written_tables_follow_the_umask(shoppers, tmp_path):
+    """Atomic writes go through mkstemp (0600); the renamed output must be readable like any file."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_table(shoppers.head(50), tmp_path / "out.csv")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
