@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -100,20 +101,12 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool
     fmt = _table_format(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"Output file '{path}' already exists; choose another name.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp_name:
         if fmt == "csv":
             compression = {".gz": "gzip", ".bz2": "bz2"}.get(path.suffix.lower())
             frame.to_csv(tmp_name, index=False, compression=compression)
         else:
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_name)
-        readable_by_umask(tmp_name)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -125,12 +118,31 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return os.path.samefile(a, b)
 
 
-def readable_by_umask(path: str | os.PathLike) -> None:
-    """Give a temporary file the permissions a plain ``open(path, "w")`` would have.
+@contextmanager
+def atomic_output(path: str | os.PathLike):
+    """Yield a temporary file name beside ``path``; on success rename it to ``path``.
 
-    ``tempfile.mkstemp`` creates files readable by their owner only (0600); an output
-    renamed into place should follow the user's umask like any other file.
+    The file gets the permissions a plain ``open(path, "w")`` would have (``mkstemp``
+    makes it owner-only, 0600). On any error the temporary file is removed and ``path``
+    is left as it was.
     """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp_name
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_output`."""
+    with atomic_output(path) as tmp_name:
+        Path(tmp_name).write_text(text, encoding="utf-8")
+    return Path(path)

@@ -26,14 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tabsynth._version import __version__
 from tabsynth.evaluation.metrics import Metric
-from tabsynth.io import readable_by_umask
+from tabsynth.io import write_text
 
 SCHEMA = "tabsynth.report/1"
 SECTIONS = ("fidelity", "utility", "privacy")
@@ -106,7 +104,7 @@ class Report:
         """The report as JSON text; also written (atomically) to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=2, default=_json_default)
         if path is not None:
-            _atomic_write(Path(path), text)
+            write_text(path, text)
         return text
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
@@ -115,7 +113,7 @@ class Report:
 
         text = render_html(self)
         if path is not None:
-            _atomic_write(Path(path), text)
+            write_text(path, text)
         return text
 
     def failures(self, under: dict[str, float] | None = None, over: dict[str, float] | None = None) -> list[str]:
@@ -144,16 +142,3 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        readable_by_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
