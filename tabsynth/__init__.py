@@ -15,11 +15,11 @@ from tabsynth._version import __version__
 from tabsynth.encoding import TableEncoder
 from tabsynth.io import read_table, write_table
 from tabsynth.metadata import ColumnMetadata, Metadata
-from tabsynth.models import CTGAN, TVAE, NotFittedError
+from tabsynth.models import CTGAN, TVAE, Autoregressive, NotFittedError
 from tabsynth.persistence import load_model as load
 from tabsynth.persistence import save_model
 
 __all__ = [
-    "CTGAN", "ColumnMetadata", "Metadata", "NotFittedError", "TVAE", "TableEncoder",
+    "Autoregressive", "CTGAN", "ColumnMetadata", "Metadata", "NotFittedError", "TVAE", "TableEncoder",
     "__version__", "load", "read_table", "save_model", "write_table",
 ]

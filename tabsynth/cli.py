@@ -1,7 +1,8 @@
 """Command line: a thin layer over the public API (no logic lives only here).
 
-    tabsynth fit DATA -o MODEL_DIR [--model ctgan|tvae] [--epochs N] [--metadata JSON] [--device D] [--seed S]
-    tabsynth sample MODEL_DIR -n N -o OUT [--condition COL=VALUE ...] [--seed S]
+    tabsynth fit DATA -o MODEL_DIR [--model autoregressive|ctgan|tvae] [--epochs N] [--metadata JSON] [--seed S]
+    tabsynth sample MODEL_DIR -n N -o OUT [--condition COL=VALUE | COL=LOW..HIGH ...] [--seed S]
+    tabsynth impute MODEL_DIR DATA -o OUT [--seed S]
     tabsynth metadata DATA -o META_JSON
     tabsynth demo
 
@@ -37,8 +38,14 @@ DEMO_TABLE = "online_shoppers.csv.gz"
 
 
 class ModelName(str, Enum):
+    autoregressive = "autoregressive"
     ctgan = "ctgan"
     tvae = "tvae"
+
+
+def _new_model(name: ModelName, **params):
+    """Instantiate a model, leaving out options not given (None) so each keeps its own default."""
+    return MODELS[name.value.upper()](**{k: v for k, v in params.items() if v is not None})
 
 
 @app.callback()
@@ -60,9 +67,11 @@ def _load_metadata(path: Optional[Path]) -> Optional[Metadata]:
 def fit(
     data: Path = typer.Argument(..., help="Training table (.csv, .csv.gz or .parquet)."),
     output: Path = typer.Option(..., "-o", "--output", help="Directory to write the fitted model to."),
-    model: ModelName = typer.Option(ModelName.ctgan, "--model", help="Model family."),
-    epochs: int = typer.Option(300, "--epochs", min=1, help="Training epochs."),
-    batch_size: int = typer.Option(500, "--batch-size", min=1, help="Rows per training step."),
+    model: ModelName = typer.Option(ModelName.autoregressive, "--model", help="Model family."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1,
+                                         help="Training epochs (most epochs for autoregressive, which stops "
+                                              "early; default: the model's own)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Rows per training step."),
     metadata: Optional[Path] = typer.Option(None, "--metadata", help="Metadata JSON (see `tabsynth metadata`)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible fits."),
@@ -73,8 +82,8 @@ def fit(
     """Fit a model on DATA and save it to a directory (with checkpoints there during training)."""
     _refuse_overwriting([data] + ([metadata] if metadata else []), output)
     table = read_table(data)
-    estimator = MODELS[model.value.upper()](epochs=epochs, batch_size=batch_size, device=device,
-                                            random_state=seed, verbose=not quiet)
+    estimator = _new_model(model, epochs=epochs, batch_size=batch_size, device=device, random_state=seed,
+                           verbose=not quiet)
     start = time.perf_counter()
     estimator.fit(table, metadata=_load_metadata(metadata), checkpoint_dir=output, checkpoint_every=checkpoint_every)
     estimator.save(output)
@@ -82,13 +91,20 @@ def fit(
                   f"in {time.perf_counter() - start:.1f} s on {estimator.device_}; saved to {output}")
 
 
-def _parse_conditions(items: list[str]) -> dict[str, str]:
-    conditions = {}
+def _parse_conditions(items: list[str], metadata: Metadata) -> dict:
+    """``COL=VALUE`` -> value; ``COL=LOW..HIGH`` (either side may be empty) on a numerical or
+    datetime column -> a ``(low, high)`` range."""
+    conditions: dict = {}
     for item in items:
         column, sep, value = item.partition("=")
         if not sep or not column:
-            raise ValueError(f"--condition '{item}' must look like COLUMN=VALUE.")
-        conditions[column] = value
+            raise ValueError(f"--condition '{item}' must look like COLUMN=VALUE or COLUMN=LOW..HIGH.")
+        kind = metadata[column].kind if column in metadata.columns else None
+        if kind in ("numerical", "datetime") and ".." in value:
+            low, _, high = value.partition("..")
+            conditions[column] = (low.strip() or None, high.strip() or None)
+        else:
+            conditions[column] = value
     return conditions
 
 
@@ -106,9 +122,31 @@ def sample(
         raise ValueError(f"Output '{output}' is inside the model directory '{model_dir}'; write it elsewhere.")
     estimator = load_model(model_dir, device=device)
     start = time.perf_counter()
-    frame = estimator.sample(n, conditions=_parse_conditions(condition) or None, random_state=seed)
+    conditions = _parse_conditions(condition, estimator.metadata_) or None
+    frame = estimator.sample(n, conditions=conditions, random_state=seed)
     write_table(frame, output)
     console.print(f"Wrote {len(frame):,} synthetic rows to {output} in {time.perf_counter() - start:.1f} s")
+
+
+@app.command()
+def impute(
+    model_dir: Path = typer.Argument(..., help="Directory written by `tabsynth fit` (autoregressive model)."),
+    data: Path = typer.Argument(..., help="Table whose missing cells to fill (.csv, .csv.gz or .parquet)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output table; every non-missing cell is kept."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible fills."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+) -> None:
+    """Fill the missing cells of DATA from the model, given each row's other cells."""
+    _refuse_overwriting([data], output)
+    estimator = load_model(model_dir, device=device)
+    if not hasattr(estimator, "impute"):
+        raise ValueError(f"The model in '{model_dir}' is {type(estimator).__name__}, which cannot impute; "
+                         "fit an autoregressive model (the default of `tabsynth fit`).")
+    table = read_table(data)
+    filled = estimator.impute(table, random_state=seed)
+    write_table(filled, output)
+    n_filled = int(table[estimator.encoder_.columns_].isna().sum().sum())
+    console.print(f"Filled {n_filled:,} missing cells of {len(table):,} rows; wrote {output}")
 
 
 def _parse_thresholds(items: list[str], option: str) -> dict[str, float]:
@@ -191,10 +229,8 @@ def metadata(
 
 @app.command()
 def demo(
-    # TVAE by default: at a demo's short schedule it matches category shares far better than
-    # CTGAN (Revenue True 15% vs CTGAN's 6% after 50 epochs) and fits ~5x faster.
-    model: ModelName = typer.Option(ModelName.tvae, "--model", help="Model family."),
-    epochs: int = typer.Option(150, "--epochs", min=1, help="Training epochs (short, for a quick demo)."),
+    model: ModelName = typer.Option(ModelName.autoregressive, "--model", help="Model family."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Training epochs (default: the model's own)."),
     output_dir: Path = typer.Option(Path("demo_output"), "--output-dir", help="Where to write model and table."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -215,7 +251,7 @@ def demo(
     real = table.drop(index=holdout.index).reset_index(drop=True)
     console.print(f"Real table: {source.name}, {len(table):,} sessions x {table.shape[1]} columns; "
                   f"training on {len(real):,}, holding out {len(holdout):,}")
-    estimator = MODELS[model.value.upper()](epochs=epochs, random_state=seed)
+    estimator = _new_model(model, epochs=epochs, random_state=seed)
     start = time.perf_counter()
     estimator.fit(real, metadata=meta)
     fit_seconds = time.perf_counter() - start
@@ -223,7 +259,8 @@ def demo(
     output_dir.mkdir(parents=True, exist_ok=True)
     estimator.save(output_dir / "model")
     out = write_table(synthetic, output_dir / "online_shoppers_synthetic.csv")
-    console.print(f"Fitted {model.value.upper()} ({epochs} epochs) in {fit_seconds:.1f} s; "
+    epochs_run = len(getattr(estimator, "loss_history_", [])) or estimator.epochs
+    console.print(f"Fitted {type(estimator).__name__} ({epochs_run} epochs) in {fit_seconds:.1f} s; "
                   f"wrote {len(synthetic):,} synthetic rows to {out}")
     console.print(_summary_table(real, synthetic))
     result = evaluate(real, synthetic, holdout.reset_index(drop=True), target="Revenue", metadata=meta,

@@ -24,10 +24,8 @@ from pathlib import Path
 import torch
 
 from tabsynth._version import MODEL_FORMAT, __version__
-from tabsynth.encoding import TableEncoder
 from tabsynth.metadata import Metadata
 from tabsynth.models.base import BaseSynthesizer, resolve_device
-from tabsynth.models.layout import SpanLayout
 
 FILES = ("config.json", "metadata.json", "encoder.json", "model.pt")
 
@@ -35,7 +33,7 @@ FILES = ("config.json", "metadata.json", "encoder.json", "model.pt")
 def _model_classes() -> dict[str, type[BaseSynthesizer]]:
     from tabsynth.models import MODELS
 
-    return MODELS
+    return {cls.__name__: cls for cls in MODELS.values()}
 
 
 def save_model(model: BaseSynthesizer, path: str | os.PathLike) -> Path:
@@ -149,8 +147,8 @@ def _restore(model: BaseSynthesizer, metadata: Metadata, encoder_state: dict, te
     model.loss_history_ = config.get("loss_history", [])
     model.device_ = device
     model.metadata_ = metadata
-    model.encoder_ = TableEncoder.from_state(metadata, encoder_state)
-    model.layout_ = SpanLayout(model.encoder_.spans_, model.encoder_.width_, device)
+    model.encoder_ = model.encoder_class.from_state(metadata, encoder_state)
+    model._on_encoder_ready()
     model._build_networks()
     try:
         for name, net in model._networks().items():

@@ -213,6 +213,11 @@ class DatetimeEncoder(NumericalEncoder):
         return np.where(stamps.isna().to_numpy(), np.nan, nanos / _NS_PER_SECOND)
 
     def fit(self, series: pd.Series, rng: np.random.Generator) -> "DatetimeEncoder":
+        self.fit_resolution(series)
+        return super().fit(series, rng)
+
+    def fit_resolution(self, series: pd.Series) -> None:
+        """Learn the unit decoded values are rounded to: a day, a second, or none (0)."""
         seconds = self._to_numbers(series)
         seconds = seconds[~np.isnan(seconds)]
         if np.all(np.mod(seconds, 86_400) == 0):
@@ -221,7 +226,6 @@ class DatetimeEncoder(NumericalEncoder):
             self.resolution_seconds_ = 1.0
         else:
             self.resolution_seconds_ = 0.0
-        return super().fit(series, rng)
 
     def _from_numbers(self, numbers: np.ndarray) -> pd.Series:
         meta = self.meta

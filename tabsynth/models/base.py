@@ -110,16 +110,31 @@ class BaseSynthesizer:
         self.seed_ = self._choose_seed()
         self.device_ = resolve_device(self.device)
         self.metadata_ = metadata
-        self.encoder_ = TableEncoder(metadata, random_state=self.seed_).fit(frame)
-        matrix = torch.as_tensor(self.encoder_.transform(frame), device=self.device_)  # (n, width)
-        self.layout_ = SpanLayout(self.encoder_.spans_, self.encoder_.width_, self.device_)
+        self.encoder_ = self._new_encoder(metadata).fit(frame)
+        self._on_encoder_ready()
+        data = self._encode(frame)
         self._train_generator = torch.Generator(self.device_).manual_seed(self.seed_)
         with self._isolated_torch_rng(self.seed_):
             self._build_networks()
-            self._fit_matrix(matrix)
+            self._fit_matrix(data)
         self._sample_generator = torch.Generator(self.device_).manual_seed(self.seed_ + 1)
         del self._checkpoint
         return self
+
+    # The encoding view. CTGAN and TVAE use the continuous view (TableEncoder + span
+    # layout); a model with another view (the autoregressive model's tokens) overrides these.
+    encoder_class = TableEncoder
+
+    def _new_encoder(self, metadata: Metadata):
+        return TableEncoder(metadata, random_state=self.seed_)
+
+    def _on_encoder_ready(self) -> None:
+        """Derive what the networks need from ``encoder_`` (after fit or load)."""
+        self.layout_ = SpanLayout(self.encoder_.spans_, self.encoder_.width_, self.device_)
+
+    def _encode(self, frame: pd.DataFrame) -> torch.Tensor:
+        """Training table -> tensor on the device: here the ``(n, width)`` float32 matrix."""
+        return torch.as_tensor(self.encoder_.transform(frame), device=self.device_)
 
     def _end_of_epoch(self, epoch: int) -> None:
         """Called by the training loops after each epoch (1-based): writes due checkpoints."""
@@ -196,18 +211,22 @@ class BaseSynthesizer:
             On a bad ``n``, an unknown column or value in ``conditions`` (the message
             lists the allowed values), or a combination the model produces too rarely.
         """
+        generator = self._check_sample_call(n, batch_size, random_state)
+        targets = [self.encoder_.condition_slot(col, val) for col, val in (conditions or {}).items()]
+        with torch.no_grad(), self._eval_mode():
+            matrix = self._sample_until(int(n), targets, int(batch_size), generator, conditions)
+        return self.encoder_.inverse_transform(matrix)
+
+    def _check_sample_call(self, n: Any, batch_size: Any, random_state: int | None) -> torch.Generator:
+        """Validate ``sample``'s arguments; return the generator this call draws from."""
         self._check_fitted()
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer number of rows, got {n!r}.")
         if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        targets = [self.encoder_.condition_slot(col, val) for col, val in (conditions or {}).items()]
-        generator = self._sample_generator
         if random_state is not None:
-            generator = torch.Generator(self.device_).manual_seed(int(random_state))
-        with torch.no_grad(), self._eval_mode():
-            matrix = self._sample_until(int(n), targets, int(batch_size), generator, conditions)
-        return self.encoder_.inverse_transform(matrix)
+            return torch.Generator(self.device_).manual_seed(int(random_state))
+        return self._sample_generator
 
     def _sample_until(self, n: int, targets: list[tuple[Span, int]], batch_size: int,
                       generator: torch.Generator, conditions: dict | None) -> np.ndarray:

@@ -1,0 +1,370 @@
+"""The discrete view of a column: one token per cell, for the autoregressive model.
+
+Every learned column becomes an integer token in ``[0, vocabulary_size)``:
+
+* categorical / boolean: one token per category seen at least ``rare_threshold`` times,
+  one *protected* token standing for all rarer categories, and a null token;
+* numerical / datetime: one token per *point mass* (a value holding at least
+  ``1 / n_bins`` of the rows, like 0 in a payment column or 40 in hours-per-week), then
+  equal-frequency *quantile bins* over the remaining values, then a null token. Decoding a
+  bin draws the value from that bin's own empirical quantile function (piecewise
+  linear between ``knots_per_bin`` quantiles), so the marginal stays continuous and
+  close to the real one, not a histogram; integers stay integers and observed decimals
+  are kept by the column's usual rounding.
+
+Privacy defaults (following common practice for released synthetic data, e.g. the
+rare-category protection and quantile clipping of Tiwald et al. 2025, TabularARGN):
+
+* a category held by fewer than ``rare_threshold`` rows is never emitted verbatim:
+  strings decode to :data:`PROTECTED_CATEGORY`, numbers to the nearest frequent
+  category, other values (booleans) to the most frequent one;
+* numerical extremes are clipped at the ``clip_quantile`` / ``1 - clip_quantile``
+  quantiles before binning, so the real minimum and maximum never appear;
+* every bin and point mass holds at least ``rare_threshold`` training rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabsynth.encoding.base import restore_dtype
+from tabsynth.encoding.categorical import CategoricalEncoder
+from tabsynth.encoding.numerical import DatetimeEncoder, NumericalEncoder
+from tabsynth.metadata import ColumnMetadata
+
+# What rare string categories decode to (they are never emitted verbatim).
+PROTECTED_CATEGORY = "_RARE_"
+
+
+class CategoricalTokens:
+    """Tokens of a categorical or boolean column, with rare categories protected.
+
+    Parameters
+    ----------
+    meta : ColumnMetadata
+    rare_threshold : int
+        Categories held by fewer rows are merged into one protected token.
+
+    Attributes
+    ----------
+    slot_token_ : ndarray of int, shape (n_categories (+1 if nullable),)
+        Token of each metadata category (and of null, last).
+    vocabulary_size : int
+    """
+
+    kind = "categorical"
+
+    def __init__(self, meta: ColumnMetadata, *, rare_threshold: int):
+        self.meta = meta
+        self.rare_threshold = rare_threshold
+        self._slots = CategoricalEncoder(meta)
+        self.slot_token_: np.ndarray | None = None
+        self.token_value_: list = []  # decoded value of each token (None = null)
+        self.protected_token_: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.token_value_)
+
+    def fit(self, series: pd.Series, rng: np.random.Generator) -> "CategoricalTokens":
+        slots = self._slots.codes(series)
+        categories = self._slots.categories
+        counts = np.bincount(slots, minlength=len(categories) + 1)[: len(categories)]
+        frequent = [i for i in range(len(categories)) if counts[i] >= self.rare_threshold]
+        slot_token = np.full(len(categories) + 1, -1, dtype=np.int64)
+        values: list = []
+        for i in frequent:
+            slot_token[i] = len(values)
+            values.append(categories[i])
+        if len(frequent) < len(categories):
+            self.protected_token_ = len(values)
+            slot_token[: len(categories)][slot_token[: len(categories)] < 0] = self.protected_token_
+            values.append(self._protected_value([categories[i] for i in frequent], counts, frequent))
+        if self.meta.nullable:
+            slot_token[len(categories)] = len(values)
+            values.append(None)
+        self.slot_token_ = slot_token[: len(categories) + int(self.meta.nullable)]
+        self.token_value_ = values
+        return self
+
+    def _protected_value(self, frequent_values: list, counts: np.ndarray, frequent: list[int]) -> Any:
+        """What the protected token decodes to (see the module docstring)."""
+        categories = self._slots.categories
+        if all(isinstance(c, str) for c in categories):
+            return PROTECTED_CATEGORY
+        if not frequent_values:
+            return None
+        numeric = all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in categories)
+        rare = [c for i, c in enumerate(categories) if i not in set(frequent)]
+        if numeric:
+            # The frequent value nearest to the rare ones' median (ordered codes stay ordered).
+            centre = float(np.median(rare))
+            return min(frequent_values, key=lambda v: abs(float(v) - centre))
+        return frequent_values[int(np.argmax(counts[frequent]))]
+
+    def to_tokens(self, series: pd.Series) -> np.ndarray:
+        """``(n,)`` column -> ``(n,)`` int64 tokens. Raises ValueError on unknown values."""
+        return self.slot_token_[self._slots.codes(series)]
+
+    def from_tokens(self, tokens: np.ndarray, rng: np.random.Generator, bounds=None) -> pd.Series:
+        """``(n,)`` int tokens -> column with the real dtype."""
+        lookup = np.array(self.token_value_, dtype=object)
+        return restore_dtype(pd.Series(lookup[tokens], name=self.name), self.meta)
+
+    def null_token(self) -> int | None:
+        return self.vocabulary_size - 1 if self.meta.nullable else None
+
+    def allowed_tokens(self, condition: Any) -> tuple[np.ndarray, None]:
+        """Tokens meeting ``condition``: a category, or a list/set/tuple of categories.
+
+        Returns ``(mask, None)`` with ``mask`` a ``(vocabulary_size,)`` bool array.
+
+        Raises
+        ------
+        ValueError
+            If a value is not a category (the message lists them) or is protected as rare.
+        """
+        wanted = list(condition) if isinstance(condition, (list, tuple, set, frozenset)) else [condition]
+        mask = np.zeros(self.vocabulary_size, dtype=bool)
+        for value in wanted:
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                if not self.meta.nullable:
+                    raise ValueError(f"Condition asks for nulls in column '{self.name}', which has none.")
+                mask[self.null_token()] = True
+                continue
+            token = int(self.slot_token_[self._slots.category_index(value)])
+            if token == self.protected_token_:
+                raise ValueError(
+                    f"Value {value!r} of column '{self.name}' is held by fewer than {self.rare_threshold} rows; "
+                    "it is protected as rare and cannot be asked for (lower rare_threshold to allow it)."
+                )
+            mask[token] = True
+        return mask, None
+
+    def state(self) -> dict:
+        return {"slot_token": self.slot_token_.tolist(), "token_value": self.token_value_,
+                "protected_token": self.protected_token_}
+
+    def load_state(self, state: dict) -> None:
+        self.slot_token_ = np.asarray(state["slot_token"], dtype=np.int64)
+        self.token_value_ = list(state["token_value"])
+        self.protected_token_ = state["protected_token"]
+
+
+class NumericalTokens:
+    """Tokens of a numerical or datetime column: point masses, quantile bins, null.
+
+    Parameters
+    ----------
+    meta : ColumnMetadata
+    n_bins : int
+        Most quantile bins; a value holding at least ``1 / n_bins`` of the rows becomes
+        its own point-mass token.
+    rare_threshold : int
+        Every point mass and bin holds at least this many training rows.
+    clip_quantile : float
+        Values are clipped to the ``[q, 1 - q]`` quantiles before binning.
+    knots_per_bin : int
+        Quantiles stored per bin for decoding (piecewise-linear quantile function).
+
+    Attributes
+    ----------
+    points_ : ndarray of float, shape (P,)
+        Point-mass values (tokens ``0 .. P-1``).
+    knots_ : ndarray of float, shape (B, knots_per_bin)
+        Each bin's quantiles, non-decreasing (tokens ``P .. P+B-1``).
+    low_, high_ : float
+        Clipping bounds (seconds since the epoch for datetimes).
+    """
+
+    kind = "numerical"
+
+    def __init__(self, meta: ColumnMetadata, *, n_bins: int, rare_threshold: int, clip_quantile: float,
+                 knots_per_bin: int = 17):
+        self.meta = meta
+        self.n_bins = n_bins
+        self.rare_threshold = rare_threshold
+        self.clip_quantile = clip_quantile
+        self.knots_per_bin = knots_per_bin
+        # The continuous encoder supplies the number <-> column conversions and rounding.
+        self._codec = DatetimeEncoder(meta) if meta.kind == "datetime" else NumericalEncoder(meta)
+        self.points_ = np.zeros(0)
+        self.knots_ = np.zeros((0, knots_per_bin))
+        self.low_ = self.high_ = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def n_points(self) -> int:
+        return len(self.points_)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return self.n_points + len(self.knots_) + int(self.meta.nullable)
+
+    def null_token(self) -> int | None:
+        return self.vocabulary_size - 1 if self.meta.nullable else None
+
+    def fit(self, series: pd.Series, rng: np.random.Generator) -> "NumericalTokens":
+        if isinstance(self._codec, DatetimeEncoder):
+            self._codec.fit_resolution(series)
+        numbers = self._codec._to_numbers(series)
+        present = numbers[~np.isnan(numbers)]
+        self.low_, self.high_ = (float(v) for v in np.quantile(present, [self.clip_quantile, 1 - self.clip_quantile]))
+        present = np.clip(present, self.low_, self.high_)
+        values, counts = np.unique(present, return_counts=True)
+        is_point = (counts >= max(self.rare_threshold, len(present) / self.n_bins))
+        self.points_ = values[is_point]
+        rest = np.sort(present[~np.isin(present, self.points_)])
+        n_bins = min(self.n_bins, len(rest) // max(self.rare_threshold, 1))
+        if len(rest) and n_bins == 0:
+            n_bins = 1  # a handful of leftover values: one bin spanning them
+        # Equal-frequency bins by rank, with each boundary moved to where the value changes so
+        # that equal values share a bin; each bin keeps its own quantile function.
+        bounds = np.linspace(0, len(rest), n_bins + 1).round().astype(int)
+        bounds[1:-1] = np.searchsorted(rest, rest[np.minimum(bounds[1:-1], len(rest) - 1)], side="left")
+        bounds = np.unique(bounds)
+        grid = np.linspace(0, 1, self.knots_per_bin)
+        self.knots_ = np.array([np.quantile(rest[a:b], grid) for a, b in zip(bounds[:-1], bounds[1:])
+                                if b > a]).reshape(-1, self.knots_per_bin)
+        return self
+
+    def to_tokens(self, series: pd.Series) -> np.ndarray:
+        """``(n,)`` column -> ``(n,)`` int64 tokens (values outside the bounds are clipped)."""
+        numbers = self._codec._to_numbers(series)
+        missing = np.isnan(numbers)
+        if missing.any() and not self.meta.nullable:
+            raise ValueError(f"Column '{self.name}' has nulls but its metadata says it has none.")
+        clipped = np.clip(np.where(missing, self.low_, numbers), self.low_, self.high_)
+        tokens = self.n_points + self._bin_of(clipped)
+        if self.n_points:
+            point = np.searchsorted(self.points_, clipped).clip(0, self.n_points - 1)
+            is_point = self.points_[point] == clipped
+            tokens = np.where(is_point, point, tokens)
+        if self.meta.nullable:
+            tokens = np.where(missing, self.null_token(), tokens)
+        return tokens.astype(np.int64)
+
+    def _bin_of(self, numbers: np.ndarray) -> np.ndarray:
+        if len(self.knots_) == 0:
+            return np.zeros(len(numbers), dtype=np.int64)
+        # A value belongs to the last bin whose lowest value it reaches (gaps go to the lower bin).
+        return np.searchsorted(self.knots_[1:, 0], numbers, side="right").astype(np.int64)
+
+    def from_tokens(self, tokens: np.ndarray, rng: np.random.Generator,
+                    bounds: tuple[float, float] | None = None) -> pd.Series:
+        """``(n,)`` tokens -> column; bin tokens draw from the bin's quantile function.
+
+        ``bounds`` (numbers, seconds for datetimes) restricts the draw inside each bin to
+        that range, for range conditions.
+        """
+        tokens = np.asarray(tokens, dtype=np.int64)
+        numbers = np.full(len(tokens), np.nan)
+        is_point = tokens < self.n_points
+        numbers[is_point] = self.points_[tokens[is_point]]
+        in_bin = (tokens >= self.n_points) & (tokens < self.n_points + len(self.knots_))
+        if in_bin.any():
+            numbers[in_bin] = self._draw_in_bins(tokens[in_bin] - self.n_points, rng, bounds)
+        if bounds is not None:
+            numbers = np.where(np.isnan(numbers), numbers, np.clip(numbers, *bounds))
+        return self._codec._from_numbers(numbers)
+
+    def _draw_in_bins(self, bins: np.ndarray, rng: np.random.Generator,
+                      bounds: tuple[float, float] | None) -> np.ndarray:
+        """Inverse-CDF draw inside each row's bin (vectorised piecewise-linear interpolation)."""
+        grid = np.linspace(0, 1, self.knots_per_bin)
+        u_low, u_high = np.zeros(len(self.knots_)), np.ones(len(self.knots_))
+        if bounds is not None:
+            u_low = np.array([np.interp(bounds[0], k, grid) for k in self.knots_])
+            u_high = np.array([np.interp(bounds[1], k, grid, left=0.0, right=1.0) for k in self.knots_])
+        u = u_low[bins] + rng.random(len(bins)) * (u_high[bins] - u_low[bins])
+        position = u * (self.knots_per_bin - 1)
+        left = np.minimum(position.astype(np.int64), self.knots_per_bin - 2) if self.knots_per_bin > 1 else 0
+        frac = position - left
+        knots = self.knots_[bins]
+        return knots[np.arange(len(bins)), left] + frac * (knots[np.arange(len(bins)), left + 1]
+                                                           - knots[np.arange(len(bins)), left])
+
+    def allowed_tokens(self, condition: Any) -> tuple[np.ndarray, tuple[float, float] | None]:
+        """Tokens meeting ``condition`` and the numeric bounds to draw inside bins.
+
+        ``condition`` is a value (``40``), a ``(low, high)`` range with ``None`` for an
+        open side (inclusive, in the column's units: numbers, or datetimes / ISO strings),
+        or None for null.
+
+        Raises
+        ------
+        ValueError
+            If the range is empty or lies outside what the model generates (the
+            message gives the model's range).
+        """
+        mask = np.zeros(self.vocabulary_size, dtype=bool)
+        if condition is None:
+            if not self.meta.nullable:
+                raise ValueError(f"Condition asks for nulls in column '{self.name}', which has none.")
+            mask[self.null_token()] = True
+            return mask, None
+        if isinstance(condition, (tuple, list)) and len(condition) == 2:
+            low, high = (self._number(v, default) for v, default in zip(condition, (-np.inf, np.inf)))
+        else:
+            low = high = self._number(condition, None)
+        low, high = self._round_inward(max(low, self.low_), min(high, self.high_))
+        if low > high:
+            shown = [self._codec._from_numbers(np.array([v])).iloc[0] for v in (self.low_, self.high_)]
+            raise ValueError(
+                f"Condition {condition!r} on column '{self.name}' selects no value this model generates; "
+                f"its values lie in [{shown[0]}, {shown[1]}]."
+            )
+        if self.n_points:
+            mask[: self.n_points] = (self.points_ >= low) & (self.points_ <= high)
+        if len(self.knots_):
+            mask[self.n_points : self.n_points + len(self.knots_)] = (self.knots_[:, -1] >= low) & (self.knots_[:, 0] <= high)
+        if not mask.any():
+            raise ValueError(f"Condition {condition!r} on column '{self.name}' falls between the values "
+                             "this model generates; widen the range.")
+        return mask, (low, high)
+
+    def _number(self, value: Any, default: float | None) -> float:
+        if value is None and default is not None:
+            return default
+        if self.meta.kind == "datetime":
+            return pd.Timestamp(value).value / 1e9
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"Condition value {value!r} on numerical column '{self.name}' is not a number.") from None
+
+    def _round_inward(self, low: float, high: float) -> tuple[float, float]:
+        """Shrink [low, high] to values that survive the column's rounding."""
+        step = None
+        if self.meta.kind == "datetime":
+            step = self._codec.resolution_seconds_ or None
+        elif self.meta.decimals is not None:
+            step = 10.0 ** -self.meta.decimals
+        if step is None:
+            return low, high
+        low_r = np.ceil(np.round(low / step, 6)) * step if np.isfinite(low) else low
+        high_r = np.floor(np.round(high / step, 6)) * step if np.isfinite(high) else high
+        return float(low_r), float(high_r)
+
+    def state(self) -> dict:
+        state = {"points": self.points_.tolist(), "knots": self.knots_.tolist(), "low": self.low_, "high": self.high_}
+        if isinstance(self._codec, DatetimeEncoder):
+            state["resolution_seconds"] = self._codec.resolution_seconds_
+        return state
+
+    def load_state(self, state: dict) -> None:
+        self.points_ = np.asarray(state["points"], dtype=float)
+        self.knots_ = np.asarray(state["knots"], dtype=float).reshape(-1, self.knots_per_bin)
+        self.low_, self.high_ = float(state["low"]), float(state["high"])
+        if isinstance(self._codec, DatetimeEncoder):
+            self._codec.resolution_seconds_ = state["resolution_seconds"]
