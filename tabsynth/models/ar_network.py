@@ -60,6 +60,19 @@ class ColumnAR(nn.Module):
         padding = torch.arange(width)[None, :] >= sizes[:, None]  # (J, V)
         self.register_buffer("padding", padding, persistent=False)
 
+    @torch.no_grad()
+    def start_from_marginals(self, tokens: torch.Tensor) -> None:
+        """Set each column's output bias to the log of its token frequencies in ``tokens`` (B, J).
+
+        Training then starts from the independent-columns model instead of a uniform one. A
+        marginal's logits span several units, which small tables (few optimiser steps before
+        early stopping) would otherwise not reach: the first column drifted by 3% in
+        total variation on online_shoppers.
+        """
+        for j, size in enumerate(self.config.vocabulary_sizes):
+            counts = torch.bincount(tokens[:, j], minlength=size).to(self.b_out.dtype)
+            self.b_out[j, 0, :size] = torch.log((counts + 0.5) / (counts.sum() + 0.5 * size))
+
     @property
     def n_columns(self) -> int:
         return len(self.config.vocabulary_sizes)

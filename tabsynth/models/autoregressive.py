@@ -42,13 +42,14 @@ class Autoregressive(BaseSynthesizer):
         negative log-likelihood has not improved for ``patience`` epochs, and the best
         epoch's weights are kept.
     batch_size : int, default 512
-    learning_rate : float, default 2e-3
-        Adam step size.
-    embedding_dim : int, default 16
+    learning_rate : float, default 1e-3
+        Adam step size (halved after each epoch without validation improvement).
+    embedding_dim : int, default 32
         Size of each token's embedding.
-    hidden_dim : int, default 128
+    hidden_dim : int, default 64
         Width of each column's MLP.
     dropout : float, default 0.1
+        Dropout on the token embeddings.
     validation_share : float, default 0.1
         Share of the rows held out for early stopping (never trained on).
     patience : int, default 5
@@ -74,8 +75,8 @@ class Autoregressive(BaseSynthesizer):
 
     encoder_class = TokenTable
 
-    def __init__(self, *, epochs: int = 100, batch_size: int = 512, learning_rate: float = 2e-3,
-                 embedding_dim: int = 16, hidden_dim: int = 128, dropout: float = 0.1,
+    def __init__(self, *, epochs: int = 100, batch_size: int = 512, learning_rate: float = 1e-3,
+                 embedding_dim: int = 32, hidden_dim: int = 64, dropout: float = 0.1,
                  validation_share: float = 0.1, patience: int = 5, n_bins: int = 32, rare_threshold: int = 5,
                  clip_quantile: float = 0.001, device: str = "auto", random_state: int | None = None,
                  verbose: bool = True):
@@ -132,6 +133,7 @@ class Autoregressive(BaseSynthesizer):
             self.loss_history_, self.best_epoch_ = [], 0
             return
         train, validation = self._split(tokens)
+        self.network_.start_from_marginals(train)
         optimizer = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate,
                                      fused=self.device_.type in ("cpu", "cuda"))
         # Early stopping watches both uses of the model: unconditional sampling (table order)
