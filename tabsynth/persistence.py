@@ -4,7 +4,7 @@ Layout of a saved model directory::
 
     config.json     tabsynth version, format number, model class, hyperparameters, seed
     metadata.json   the table's Metadata
-    encoder.json    the TableEncoder's learned state (mixture modes, spans)
+    encoder.json    the encoder's learned state (TableEncoder: mixture modes, spans; TokenTable: bins)
     model.pt        state_dicts of the networks and a few tensors (RNG state, category shares)
 
 ``model.pt`` holds only tensors and is read with ``torch.load(weights_only=True)``;
@@ -105,7 +105,7 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> BaseSynthesiz
     Returns
     -------
     BaseSynthesizer
-        A fitted CTGAN or TVAE, ready to ``sample``.
+        A fitted model (Autoregressive, CTGAN or TVAE), ready to ``sample``.
 
     Raises
     ------

@@ -1,10 +1,13 @@
 """The per-column encoder interface shared by every column kind.
 
 A column encoder turns one pandas column into a block of the model's matrix and
-back. Today it offers the *continuous view* used by CTGAN and TVAE; a *discrete
-view* (one token per column with its vocabulary) for the autoregressive model is
-meant to be added as two more methods here (``to_tokens`` / ``from_tokens``),
-without touching the models that use the continuous view.
+back: the *continuous view* used by CTGAN and TVAE. The *discrete view* of the
+autoregressive model (one token per cell, :mod:`tabsynth.encoding.tokens`) lives in
+its own classes with the same ``fit`` / ``state`` / ``load_state`` shape and
+``to_tokens`` / ``from_tokens`` in place of the continuous pair; it reuses these
+encoders' value conversions and rounding, so both views decode to the same schema.
+A numerical column's discrete view needs quantile bins, not a Gaussian mixture, so
+keeping the views apart spares the flagship the mixture fit.
 """
 
 from __future__ import annotations
