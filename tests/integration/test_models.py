@@ -230,7 +230,7 @@ def test_metadata_override_changes_encoding(shoppers_small, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
 def test_default_schedule_learns_shoppers_marginals(cls, shoppers):
-    """Full 300-epoch fit: category shares within 0.05 of the real ones (run with -m slow)."""
+    """Default schedule (300 epochs; the flagship until early stopping): category shares within 0.05 (-m slow)."""
     synth = cls(random_state=0, verbose=False).fit(shoppers).sample(len(shoppers))
     for column in ("VisitorType", "Month", "Revenue"):
         real = shoppers[column].value_counts(normalize=True)
