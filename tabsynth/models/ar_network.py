@@ -119,6 +119,10 @@ def _uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
     return torch.empty(shape).uniform_(-bound, bound)
 
 
+# Share of training rows that use the table order (the rest put a random subset first).
+TABLE_ORDER_SHARE = 0.5
+
+
 def visibility(positions: torch.Tensor) -> torch.Tensor:
     """Column positions in an order -> which columns each target may look at.
 
@@ -150,7 +154,7 @@ def training_positions(n_rows: int, n_columns: int, generator: torch.Generator,
     if n_columns < 2:
         return table.clone()
     size = torch.randint(1, n_columns, (n_rows, 1), generator=generator, device=device)
-    size = torch.where(torch.rand((n_rows, 1), generator=generator, device=device) < 0.5, 0, size)
+    size = torch.where(torch.rand((n_rows, 1), generator=generator, device=device) < TABLE_ORDER_SHARE, 0, size)
     # A random rank per column; the `size` smallest ranks form the given subset.
     ranks = torch.rand((n_rows, n_columns), generator=generator, device=device).argsort(dim=1).argsort(dim=1)
     given = ranks < size
