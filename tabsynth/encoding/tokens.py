@@ -18,8 +18,9 @@ rare-category protection and quantile clipping of Tiwald et al. 2025, TabularARG
 * a category held by fewer than ``rare_threshold`` rows is never emitted verbatim:
   strings decode to :data:`PROTECTED_CATEGORY`, numbers to the nearest frequent
   category, other values (booleans) to the most frequent one;
-* numerical extremes are clipped at the ``clip_quantile`` / ``1 - clip_quantile``
-  quantiles before binning, so the real minimum and maximum never appear;
+* numerical values are clipped to observed values with at least
+  ``max(clip_quantile * n, rare_threshold)`` rows beyond them, so a minimum or maximum
+  held by fewer rows never appears;
 * every bin and point mass holds at least ``rare_threshold`` training rows.
 """
 
@@ -100,7 +101,12 @@ class CategoricalTokens:
         if all(isinstance(c, str) for c in categories):
             return PROTECTED_CATEGORY
         if not frequent_values:
-            return None
+            if self.meta.nullable:
+                return None
+            raise ValueError(
+                f"Column '{self.name}': every category is held by fewer than {self.rare_threshold} rows, so none "
+                "can be emitted; lower rare_threshold, or drop or merge the column."
+            )
         numeric = all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in categories)
         rare = [c for i, c in enumerate(categories) if i not in set(frequent)]
         if numeric:
@@ -139,11 +145,16 @@ class CategoricalTokens:
                     raise ValueError(f"Condition asks for nulls in column '{self.name}', which has none.")
                 mask[self.null_token()] = True
                 continue
-            token = int(self.slot_token_[self._slots.category_index(value)])
-            if token == self.protected_token_:
+            try:
+                token = int(self.slot_token_[self._slots.category_index(value)])
+            except ValueError:
+                token = None
+            if token is None or token == self.protected_token_:
+                # The same message for unknown and rare values, listing only emitted ones, so an
+                # error never confirms that a rare value exists in the training data.
+                emitted = [v for t, v in enumerate(self.token_value_) if t != self.protected_token_ and v is not None]
                 raise ValueError(
-                    f"Value {value!r} of column '{self.name}' is held by fewer than {self.rare_threshold} rows; "
-                    "it is protected as rare and cannot be asked for (lower rare_threshold to allow it)."
+                    f"Value {value!r} is not a category of column '{self.name}'; allowed values: {emitted}."
                 )
             mask[token] = True
         return mask, None
@@ -170,7 +181,8 @@ class NumericalTokens:
     rare_threshold : int
         Every point mass and bin holds at least this many training rows.
     clip_quantile : float
-        Values are clipped to the ``[q, 1 - q]`` quantiles before binning.
+        Values are clipped to the observed values with ``max(q * n, rare_threshold)`` rows
+        beyond them (about the ``[q, 1 - q]`` quantiles) before binning.
     knots_per_bin : int
         Quantiles stored per bin for decoding (piecewise-linear quantile function).
 
@@ -219,24 +231,50 @@ class NumericalTokens:
             self._codec.fit_resolution(series)
         numbers = self._codec._to_numbers(series)
         present = numbers[~np.isnan(numbers)]
-        self.low_, self.high_ = (float(v) for v in np.quantile(present, [self.clip_quantile, 1 - self.clip_quantile]))
+        self.low_, self.high_ = self._clipping_bounds(np.sort(present))
         present = np.clip(present, self.low_, self.high_)
         values, counts = np.unique(present, return_counts=True)
         is_point = (counts >= max(self.rare_threshold, len(present) / self.n_bins))
         self.points_ = values[is_point]
         rest = np.sort(present[~np.isin(present, self.points_)])
         n_bins = min(self.n_bins, len(rest) // max(self.rare_threshold, 1))
-        if len(rest) and n_bins == 0:
-            n_bins = 1  # a handful of leftover values: one bin spanning them
+        if len(rest) and n_bins == 0 and not len(self.points_):
+            n_bins = 1  # a tiny column: one bin spanning its values
+        # (With point masses, fewer than rare_threshold leftover values get no bin of their
+        # own: to_tokens maps them to the nearest point mass.)
         # Equal-frequency bins by rank, with each boundary moved to where the value changes so
         # that equal values share a bin; each bin keeps its own quantile function.
         bounds = np.linspace(0, len(rest), n_bins + 1).round().astype(int)
         bounds[1:-1] = np.searchsorted(rest, rest[np.minimum(bounds[1:-1], len(rest) - 1)], side="left")
-        bounds = np.unique(bounds)
+        bounds = self._merge_small_bins(np.unique(bounds))
         grid = np.linspace(0, 1, self.knots_per_bin)
         self.knots_ = np.array([np.quantile(rest[a:b], grid) for a, b in zip(bounds[:-1], bounds[1:])
                                 if b > a]).reshape(-1, self.knots_per_bin)
         return self
+
+    def _clipping_bounds(self, ordered: np.ndarray) -> tuple[float, float]:
+        """Observed values with at least ``max(clip_quantile * n, rare_threshold)`` rows beyond them.
+
+        Real values (order statistics), so the column's rounding cannot snap a draw onto a more
+        extreme one; the real minimum and maximum are emitted only when that many rows share them.
+        """
+        n = len(ordered)
+        beyond = min(max(int(np.ceil(self.clip_quantile * n)), self.rare_threshold), (n - 1) // 2)
+        return float(ordered[beyond]), float(ordered[n - 1 - beyond])
+
+    def _merge_small_bins(self, bounds: np.ndarray) -> np.ndarray:
+        """Remove bin boundaries until every bin holds at least ``rare_threshold`` rows."""
+        bounds = list(bounds)
+        while len(bounds) > 2:
+            sizes = np.diff(bounds)
+            smallest = int(np.argmin(sizes))
+            if sizes[smallest] >= self.rare_threshold:
+                break
+            # Merge with the smaller neighbour (drop the boundary between them).
+            left = sizes[smallest - 1] if smallest > 0 else np.inf
+            right = sizes[smallest + 1] if smallest + 1 < len(sizes) else np.inf
+            bounds.pop(smallest if left <= right else smallest + 1)
+        return np.asarray(bounds)
 
     def to_tokens(self, series: pd.Series) -> np.ndarray:
         """``(n,)`` column -> ``(n,)`` int64 tokens (values outside the bounds are clipped)."""
@@ -249,6 +287,11 @@ class NumericalTokens:
         if self.n_points:
             point = np.searchsorted(self.points_, clipped).clip(0, self.n_points - 1)
             is_point = self.points_[point] == clipped
+            if len(self.knots_) == 0:  # only point masses: an unseen value takes the nearest one
+                below = (point - 1).clip(0)
+                point = np.where(np.abs(self.points_[below] - clipped) < np.abs(self.points_[point] - clipped),
+                                 below, point)
+                is_point = np.ones(len(clipped), dtype=bool)
             tokens = np.where(is_point, point, tokens)
         if self.meta.nullable:
             tokens = np.where(missing, self.null_token(), tokens)
@@ -298,8 +341,8 @@ class NumericalTokens:
         """Tokens meeting ``condition`` and the numeric bounds to draw inside bins.
 
         ``condition`` is a value (``40``), a ``(low, high)`` range with ``None`` for an
-        open side (inclusive, in the column's units: numbers, or datetimes / ISO strings),
-        or None for null.
+        open side (inclusive, in the column's units: numbers, or datetimes / ISO strings;
+        a two-element list is read as a range too), or None for null.
 
         Raises
         ------
@@ -324,10 +367,12 @@ class NumericalTokens:
                 f"Condition {condition!r} on column '{self.name}' selects no value this model generates; "
                 f"its values lie in [{shown[0]}, {shown[1]}]."
             )
+        tolerance = 1e-9 * max(1.0, abs(low) if np.isfinite(low) else 1.0, abs(high) if np.isfinite(high) else 1.0)
         if self.n_points:
-            mask[: self.n_points] = (self.points_ >= low) & (self.points_ <= high)
+            mask[: self.n_points] = (self.points_ >= low - tolerance) & (self.points_ <= high + tolerance)
         if len(self.knots_):
-            mask[self.n_points : self.n_points + len(self.knots_)] = (self.knots_[:, -1] >= low) & (self.knots_[:, 0] <= high)
+            mask[self.n_points : self.n_points + len(self.knots_)] = (
+                (self.knots_[:, -1] >= low - tolerance) & (self.knots_[:, 0] <= high + tolerance))
         if not mask.any():
             raise ValueError(f"Condition {condition!r} on column '{self.name}' falls between the values "
                              "this model generates; widen the range.")
@@ -352,8 +397,10 @@ class NumericalTokens:
             step = 10.0 ** -self.meta.decimals
         if step is None:
             return low, high
-        low_r = np.ceil(np.round(low / step, 6)) * step if np.isfinite(low) else low
-        high_r = np.floor(np.round(high / step, 6)) * step if np.isfinite(high) else high
+        digits = self.meta.decimals if self.meta.kind != "datetime" else 0
+        # Round the products too: ceil(3) * 0.1 is 0.30000000000000004, which would miss 0.3.
+        low_r = np.round(np.ceil(np.round(low / step, 6)) * step, digits) if np.isfinite(low) else low
+        high_r = np.round(np.floor(np.round(high / step, 6)) * step, digits) if np.isfinite(high) else high
         return float(low_r), float(high_r)
 
     def state(self) -> dict:

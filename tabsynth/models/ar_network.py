@@ -44,7 +44,9 @@ class ColumnAR(nn.Module):
     def __init__(self, config: ARNetworkConfig):
         super().__init__()
         sizes = torch.tensor(config.vocabulary_sizes, dtype=torch.long)
-        n_cols, d, hidden, width = len(sizes), config.embedding_dim, config.hidden_dim, int(sizes.max())
+        # A table of only id / constant columns has no learned column: an empty network.
+        n_cols, d, hidden = len(sizes), config.embedding_dim, config.hidden_dim
+        width = int(sizes.max()) if n_cols else 1
         self.config = config
         self.embedding = nn.Embedding(int(sizes.sum()), d)
         self.register_buffer("offsets", torch.cumsum(sizes, 0) - sizes, persistent=False)
@@ -115,7 +117,7 @@ class ColumnAR(nn.Module):
 
 def _uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
     """PyTorch's default Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    bound = 1.0 / math.sqrt(fan_in)
+    bound = 1.0 / math.sqrt(max(fan_in, 1))
     return torch.empty(shape).uniform_(-bound, bound)
 
 

@@ -113,6 +113,9 @@ class Autoregressive(BaseSynthesizer):
 
     def _on_encoder_ready(self) -> None:
         self.null_tokens_ = self.encoder_.null_tokens()
+        history = getattr(self, "loss_history_", None)
+        if history:  # a loaded model: the kept epoch is the best validation one
+            self.best_epoch_ = min(history, key=lambda h: h["validation_nll"])["epoch"]
 
     def _encode(self, frame: pd.DataFrame) -> torch.Tensor:
         return torch.as_tensor(self.encoder_.transform(frame), device=self.device_)  # (n, J) int64
@@ -252,11 +255,12 @@ class Autoregressive(BaseSynthesizer):
         for start in range(0, int(n), int(batch_size)):
             rows = min(int(batch_size), int(n) - start)
             tokens = torch.zeros((rows, len(self.encoder_.columns_)), dtype=torch.long, device=self.device_)
-            tokens = self._generate(tokens, given, masks, fixed=[], generator=generator)
-            parts.append(self.encoder_.inverse_transform(tokens.cpu().numpy(), _numpy_rng(generator), bounds))
-        synthetic = pd.concat(parts, ignore_index=True)
-        for column, value in exact.items():  # value conditions on numbers: the exact value
-            synthetic[column] = pd.Series([value] * len(synthetic), dtype=synthetic[column].dtype)
+            parts.append(self._generate(tokens, given, masks, fixed=[], generator=generator).cpu().numpy())
+        # Decode once, so generated id columns are unique across batches.
+        synthetic = self.encoder_.inverse_transform(np.concatenate(parts), _numpy_rng(generator), bounds)
+        for column, number in exact.items():  # value conditions on numbers: exactly that value
+            codec = self.encoder_.tokenizers_[column]._codec
+            synthetic[column] = codec._from_numbers(np.full(len(synthetic), number)).to_numpy()
         return synthetic
 
     def _parse_conditions(self, conditions: dict[str, Any]) -> tuple[dict, dict, dict]:
@@ -268,7 +272,7 @@ class Autoregressive(BaseSynthesizer):
             if bound is not None:
                 bounds[column] = bound
                 if bound[0] == bound[1] and not isinstance(condition, (tuple, list)):
-                    exact[column] = condition
+                    exact[column] = bound[0]  # in the column's numbers (seconds for datetimes)
         return allowed, bounds, exact
 
     @torch.no_grad()
@@ -314,8 +318,9 @@ class Autoregressive(BaseSynthesizer):
         Returns
         -------
         pandas.DataFrame
-            A copy of ``data`` with nulls in learned columns filled (id and constant
-            columns are left as they are). Dtypes follow the training table.
+            A copy of ``data`` (same index, same extra columns) with nulls in learned
+            columns filled; id and constant columns are left as they are. Filled columns
+            take the training table's dtypes.
 
         Raises
         ------
@@ -324,7 +329,8 @@ class Autoregressive(BaseSynthesizer):
             If columns are missing or hold values the model's metadata does not allow.
         """
         generator = self._check_sample_call(1, 1, random_state)
-        frame = self.metadata_.check_frame(as_dataframe(data), what="table to impute").reset_index(drop=True)
+        original = as_dataframe(data)
+        frame = self.metadata_.check_frame(original, what="table to impute").reset_index(drop=True)
         columns = self.encoder_.columns_
         missing = frame[columns].isna().to_numpy()  # (n, J)
         # Nulls are placeholders here, so tokenise with any allowed value and overwrite later.
@@ -344,10 +350,12 @@ class Autoregressive(BaseSynthesizer):
                 name = columns[j]
                 result[name] = result[name].astype(object)
                 result.loc[rows, name] = decoded[name].to_numpy(dtype=object)
+        completed = original.copy()  # keeps the caller's index and any extra columns
         for j in np.flatnonzero(missing.any(axis=0)):  # filled columns get the training dtype back
             name = columns[j]
-            result[name] = restore_dtype(result[name].infer_objects(), self.metadata_[name])
-        return result
+            filled_column = restore_dtype(result[name].infer_objects(), self.metadata_[name])
+            completed[name] = filled_column.set_axis(completed.index)
+        return completed
 
     def _tokens_allowing_nulls(self, frame: pd.DataFrame) -> np.ndarray:
         """Tokens of ``frame`` where a null in a non-nullable column gets token 0 (to be imputed)."""
