@@ -196,7 +196,7 @@ class Autoregressive(BaseSynthesizer):
     def _batch_nll(self, batch: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """Mean over rows of the summed per-column cross-entropy, in nats."""
         logits = self.network_(batch, visible)  # (J, B, V)
-        n_columns, rows, width = logits.shape
+        rows, width = logits.shape[1:]
         nll = nn.functional.cross_entropy(logits.reshape(-1, width), batch.T.reshape(-1), reduction="sum")
         return nll / rows
 
@@ -206,8 +206,9 @@ class Autoregressive(BaseSynthesizer):
         self.network_.eval()
         total = 0.0
         for i in range(0, len(data), batch_size):
+            chunk = data[i : i + batch_size]
             rows = positions if positions.dim() == 1 else positions[i : i + batch_size]
-            total += float(self._batch_nll(data[i : i + batch_size], visibility(rows))) * len(data[i : i + batch_size])
+            total += float(self._batch_nll(chunk, visibility(rows))) * len(chunk)
         return total / len(data)
 
     def _validation_nll(self, validation: torch.Tensor, any_order: torch.Tensor) -> tuple[float, float]:
@@ -244,11 +245,12 @@ class Autoregressive(BaseSynthesizer):
         ------
         NotFittedError
         ValueError
-            On a bad ``n``, an unknown column, a value that is not a category, a category
-            protected as rare, or a range with no value the model generates.
+            On a bad ``n``, an unknown column, a value that is not an emitted category
+            (rare ones are protected and answered like unknown ones), or a range with no
+            value the model generates.
         """
         generator = self._check_sample_call(n, batch_size, random_state)
-        allowed, bounds, exact = self._parse_conditions(conditions or {})
+        allowed, bounds = self._parse_conditions(conditions or {})
         given = [self.encoder_.columns_.index(c) for c in allowed]
         masks = {self.encoder_.columns_.index(c): m for c, m in allowed.items()}
         parts = []
@@ -256,24 +258,19 @@ class Autoregressive(BaseSynthesizer):
             rows = min(int(batch_size), int(n) - start)
             tokens = torch.zeros((rows, len(self.encoder_.columns_)), dtype=torch.long, device=self.device_)
             parts.append(self._generate(tokens, given, masks, fixed=[], generator=generator).cpu().numpy())
-        # Decode once, so generated id columns are unique across batches.
-        synthetic = self.encoder_.inverse_transform(np.concatenate(parts), _numpy_rng(generator), bounds)
-        for column, number in exact.items():  # value conditions on numbers: exactly that value
-            codec = self.encoder_.tokenizers_[column]._codec
-            synthetic[column] = codec._from_numbers(np.full(len(synthetic), number)).to_numpy()
-        return synthetic
+        # Decode once, so generated id columns are unique across batches. A value condition on a
+        # number has bounds (v, v), so the decoder's clipping gives exactly v.
+        return self.encoder_.inverse_transform(np.concatenate(parts), _numpy_rng(generator), bounds)
 
-    def _parse_conditions(self, conditions: dict[str, Any]) -> tuple[dict, dict, dict]:
-        """-> (column: allowed-token mask tensor, column: numeric bounds, column: exact value)."""
-        allowed, bounds, exact = {}, {}, {}
+    def _parse_conditions(self, conditions: dict[str, Any]) -> tuple[dict, dict]:
+        """-> (column: allowed-token mask tensor, column: numeric bounds for the in-bin draws)."""
+        allowed, bounds = {}, {}
         for column, condition in conditions.items():
             mask, bound = self.encoder_.allowed_tokens(column, condition)
             allowed[column] = torch.as_tensor(mask, device=self.device_)
             if bound is not None:
                 bounds[column] = bound
-                if bound[0] == bound[1] and not isinstance(condition, (tuple, list)):
-                    exact[column] = bound[0]  # in the column's numbers (seconds for datetimes)
-        return allowed, bounds, exact
+        return allowed, bounds
 
     @torch.no_grad()
     def _generate(self, tokens: torch.Tensor, given: list[int], masks: dict[int, torch.Tensor],
@@ -289,7 +286,7 @@ class Autoregressive(BaseSynthesizer):
         first = list(fixed) + [c for c in given if c not in fixed]
         order = first + [c for c in range(n_columns) if c not in first]
         seen = torch.zeros(n_columns, dtype=torch.bool, device=self.device_)
-        for position, column in enumerate(order):
+        for column in order:
             if column not in fixed:
                 target = torch.tensor([column], device=self.device_)
                 logits = self.network_(tokens, seen.unsqueeze(0), target)[0]  # (B, V)
