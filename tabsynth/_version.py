@@ -3,4 +3,4 @@
 __version__ = "0.1.0"
 
 # Saved models carry this format number; loading refuses a different major format.
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2

@@ -55,7 +55,10 @@ class _Residual(nn.Module):
 
 
 class Generator(nn.Module):
-    """``(B, embedding + cond)`` noise and condition -> ``(B, data_width)`` raw outputs."""
+    """``(B, embedding + cond)`` noise and condition -> ``(B, data_width)`` raw outputs.
+
+    Outputs are in the span layout's internal order (:class:`~tabsynth.models.layout.SpanLayout`).
+    """
 
     def __init__(self, config: CTGANNetworkConfig):
         super().__init__()
@@ -178,7 +181,9 @@ class CTGAN(BaseSynthesizer):
     # ------------------------------------------------------------------ training
     def _fit_matrix(self, data: torch.Tensor) -> None:
         self.cond_sampler_ = ConditionalSampler(self.encoder_.spans_, data, self.device_)
-        self._data = data
+        self._data = self.layout_.to_internal(data)  # the networks' column order, once
+        # Where each category span's logits sit in the generator's (internal-order) output.
+        self._cond_logit_index = self.layout_.position[self.cond_sampler_.span_index]  # (C, K)
         self._opt_g = adam(self.generator_, self.generator_lr, self.generator_decay, self.device_)
         self._opt_d = adam(self.discriminator_, self.discriminator_lr, self.discriminator_decay, self.device_)
         self.discriminator_.noise_generator = self._train_generator
@@ -192,7 +197,7 @@ class CTGAN(BaseSynthesizer):
                                        "discriminator_loss": loss_d, "seconds": time.perf_counter() - start})
             progress.set_postfix(G=f"{loss_g:.3f}", D=f"{loss_d:.3f}")
             self._end_of_epoch(epoch + 1)
-        del self._data, self._opt_g, self._opt_d
+        del self._data, self._cond_logit_index, self._opt_g, self._opt_d
 
     def _train_epoch(self, steps: int) -> tuple[float, float]:
         self.generator_.train()
@@ -220,12 +225,13 @@ class CTGAN(BaseSynthesizer):
         gen, batch = self._train_generator, self.batch_size
         noise, column, category, cond = self._noise_and_condition(batch)
         if cond is None:
-            real = self._data[torch.randint(self._data.shape[0], (batch,), generator=gen, device=self.device_)]
+            real = self._data.index_select(0, torch.randint(self._data.shape[0], (batch,), generator=gen,
+                                                            device=self.device_))
             real_cond = None
         else:
             # Real rows are matched to a shuffled copy of the conditions, as in the paper's code.
             perm = torch.randperm(batch, generator=gen, device=self.device_)
-            real = self._data[self.cond_sampler_.sample_rows(column[perm], category[perm], gen)]
+            real = self._data.index_select(0, self.cond_sampler_.sample_rows(column[perm], category[perm], gen))
             real_cond = cond[perm]
         with torch.no_grad():
             fake = self.layout_.activate(self.generator_(self._with_cond(noise, cond)), tau=GUMBEL_TAU, generator=gen)
@@ -248,8 +254,7 @@ class CTGAN(BaseSynthesizer):
         loss = -self.discriminator_(self._with_cond(fake, cond)).mean()
         self.discriminator_.requires_grad_(True)
         if cond is not None:
-            sampler = self.cond_sampler_
-            loss = loss + conditional_loss(raw, sampler.span_index, sampler.span_mask, column, category)
+            loss = loss + conditional_loss(raw, self._cond_logit_index, self.cond_sampler_.span_mask, column, category)
         self._opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self._opt_g.step()
@@ -273,7 +278,7 @@ class CTGAN(BaseSynthesizer):
             cond = self.cond_sampler_.sample_original(n, generator)
         raw = self.generator_(self._with_cond(noise, cond))
         # Gumbel-softmax then argmax on decode = a draw from each categorical (Gumbel-max).
-        return self.layout_.activate(raw, tau=GUMBEL_TAU, generator=generator)
+        return self.layout_.to_matrix(self.layout_.activate(raw, tau=GUMBEL_TAU, generator=generator))
 
     # ------------------------------------------------------------------ state
     def _state_tensors(self) -> dict[str, torch.Tensor]:

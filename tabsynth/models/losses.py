@@ -44,7 +44,8 @@ def conditional_loss(logits: torch.Tensor, span_index: torch.Tensor, span_mask: 
     Parameters
     ----------
     logits : Tensor (B, width)       raw generator output
-    span_index, span_mask : (C, K)   category spans (see ConditionalSampler)
+    span_index, span_mask : (C, K)   columns of ``logits`` holding each category span, and their
+                                     validity (see ConditionalSampler), in the order of ``logits``
     column, category : LongTensor (B,)
     """
     index = span_index[column]  # (B, K)
@@ -52,8 +53,8 @@ def conditional_loss(logits: torch.Tensor, span_index: torch.Tensor, span_mask: 
     return nn.functional.cross_entropy(chosen, category)
 
 
-def tvae_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, hot_columns: torch.Tensor,
-                             sigma: torch.Tensor, layout: SpanLayout) -> torch.Tensor:
+def tvae_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor,
+                             layout: SpanLayout) -> torch.Tensor:
     """TVAE's negative log-likelihood of a batch under the decoder, per row.
 
     Value slots: Gaussian with learned per-slot scale ``sigma`` around ``tanh(recon)``;
@@ -61,22 +62,19 @@ def tvae_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, hot_colu
 
     Parameters
     ----------
-    recon : Tensor (B, width)        decoder output (pre-activation)
-    target : Tensor (B, width)       encoded real rows
-    hot_columns : LongTensor (B, S)  matrix column of the hot slot of each softmax span
-    sigma : Tensor (width,)          decoder scales (only value slots are used)
+    recon : Tensor (B, width)   decoder output (pre-activation), the layout's internal order
+    target : Tensor (B, width)  encoded real rows, internal order
+    sigma : Tensor (width,)     decoder scales, internal order (only value slots are used)
 
     Returns
     -------
     Tensor ()  summed over slots, averaged over rows
     """
-    batch = recon.shape[0]
-    idx = layout.value_index
-    residual = target.index_select(1, idx) - torch.tanh(recon.index_select(1, idx))  # (B, V)
-    scale = sigma.index_select(0, idx)
+    batch, n_values = recon.shape[0], layout.n_values
+    residual = target[:, :n_values] - torch.tanh(recon[:, :n_values])  # (B, V)
+    scale = sigma[:n_values]
     value_nll = (residual**2 / (2 * scale**2)).sum() + batch * torch.log(scale).sum()
-    category_nll = (layout.soft_log_normaliser(recon) - recon.gather(1, hot_columns)).sum()
-    return (value_nll + category_nll) / batch
+    return (value_nll + layout.categorical_nll(recon, target)) / batch
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

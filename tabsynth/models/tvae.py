@@ -44,7 +44,10 @@ def _mlp(dim: int, hidden: tuple[int, ...]) -> tuple[nn.Sequential, int]:
 
 
 class Encoder(nn.Module):
-    """``(B, data_width)`` rows -> posterior mean and log-variance, each ``(B, embedding)``."""
+    """``(B, data_width)`` rows -> posterior mean and log-variance, each ``(B, embedding)``.
+
+    Rows come in the span layout's internal order (:class:`~tabsynth.models.layout.SpanLayout`).
+    """
 
     def __init__(self, config: TVAENetworkConfig):
         super().__init__()
@@ -58,7 +61,10 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """``(B, embedding)`` latents -> ``(B, data_width)`` raw outputs; ``sigma`` (data_width,) scales."""
+    """``(B, embedding)`` latents -> ``(B, data_width)`` raw outputs; ``sigma`` (data_width,) scales.
+
+    Outputs and scales are in the span layout's internal order (value slots first).
+    """
 
     def __init__(self, config: TVAENetworkConfig):
         super().__init__()
@@ -127,8 +133,7 @@ class TVAE(BaseSynthesizer):
     def _fit_matrix(self, data: torch.Tensor) -> None:
         self._optimizer = adam(nn.ModuleList([self.vae_encoder_, self.decoder_]), self.learning_rate,
                                self.l2scale, self.device_, betas=(0.9, 0.999))
-        # Matrix column of the hot slot of each softmax span, per row: (n, S).
-        self._data, self._hot = data, self.layout_.soft_codes(data) + self.layout_.span_start
+        self._data = self.layout_.to_internal(data)  # the networks' column order, once
         self.loss_history_ = []
         progress = tqdm(range(self.epochs), desc="TVAE", unit="epoch", disable=not self.verbose)
         for epoch in progress:
@@ -138,7 +143,7 @@ class TVAE(BaseSynthesizer):
                                        "seconds": time.perf_counter() - start})
             progress.set_postfix(loss=f"{loss:.3f}")
             self._end_of_epoch(epoch + 1)
-        del self._data, self._hot, self._optimizer
+        del self._data, self._optimizer
 
     def _train_epoch(self) -> tuple[float, float, float]:
         self.vae_encoder_.train()
@@ -149,15 +154,16 @@ class TVAE(BaseSynthesizer):
         totals = torch.zeros(3, device=self.device_)
         for step in range(steps):
             rows = order[step * self.batch_size : (step + 1) * self.batch_size]
-            totals += self._train_step(self._data[rows], self._hot[rows])
+            totals += self._train_step(self._data.index_select(0, rows))
         loss, recon, kl = (totals / steps).tolist()
         return loss, recon, kl
 
-    def _train_step(self, x: torch.Tensor, hot: torch.Tensor) -> torch.Tensor:
+    def _train_step(self, x: torch.Tensor) -> torch.Tensor:
+        """One ELBO step on ``x`` (B, width), rows in the layout's internal order."""
         mu, logvar = self.vae_encoder_(x)  # (B, E) each
         eps = torch.randn(mu.shape, generator=self._train_generator, device=self.device_)
         z = mu + eps * torch.exp(0.5 * logvar)  # reparameterisation, (B, E)
-        recon = tvae_reconstruction_loss(self.decoder_(z), x, hot, self.decoder_.sigma, self.layout_)
+        recon = tvae_reconstruction_loss(self.decoder_(z), x, self.decoder_.sigma, self.layout_)
         kl = kl_to_standard_normal(mu, logvar)
         loss = self.loss_factor * recon + kl
         self._optimizer.zero_grad(set_to_none=True)
@@ -171,11 +177,12 @@ class TVAE(BaseSynthesizer):
     def _sample_matrix(self, n: int, condition: tuple[Span, int] | None,
                        generator: torch.Generator) -> torch.Tensor:
         z = torch.randn((n, self.embedding_dim), generator=generator, device=self.device_)
-        raw = self.decoder_(z)  # (n, width)
+        raw = self.decoder_(z)  # (n, width), internal order
         # Draw from the decoder's likelihood: Gaussian noise of scale sigma on each scalar,
         # a categorical draw (Gumbel-max) on each one-hot block.
-        idx = self.layout_.value_index
-        noise = torch.randn((n, idx.numel()), generator=generator, device=self.device_)
-        out = raw + gumbel_noise(raw.shape, generator, raw.device)
-        out[:, idx] = torch.tanh(raw[:, idx]) + noise * self.decoder_.sigma[idx]
-        return out
+        n_values = self.layout_.n_values
+        values = torch.tanh(raw[:, :n_values])
+        values = values + torch.randn(values.shape, generator=generator, device=self.device_) * self.decoder_.sigma[:n_values]
+        soft = raw[:, n_values:]
+        soft = soft + gumbel_noise(soft.shape, generator, self.device_)
+        return self.layout_.to_matrix(torch.cat([values, soft], dim=1))
