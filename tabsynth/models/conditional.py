@@ -62,10 +62,10 @@ class ConditionalSampler:
         self.run_count = counts  # (C, K)
 
     # ------------------------------------------------------------------ drawing
-    def _cond_vector(self, column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
-        cond = torch.zeros((column.shape[0], self.width), device=self.device)
-        cond[torch.arange(column.shape[0], device=self.device), self.cond_offset[column] + category] = 1.0
-        return cond  # (B, cond width)
+    def one_hot(self, index: torch.Tensor) -> torch.Tensor:
+        """Conditional vectors from their hot slots: LongTensor (B,) -> Tensor (B, width)."""
+        cond = torch.zeros((index.shape[0], self.width), device=self.device)
+        return cond.scatter_(1, index.unsqueeze(1), 1.0)
 
     def _draw(self, batch: int, probs: torch.Tensor, generator: torch.Generator):
         column = torch.randint(self.n_columns, (batch,), generator=generator, device=self.device)  # (B,)
@@ -74,7 +74,7 @@ class ConditionalSampler:
         u = torch.rand((batch, 1), generator=generator, device=self.device) * cdf[:, -1:]
         # The first slot whose cdf exceeds u always has positive probability; clamp for rounding.
         category = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=probs.shape[1] - 1)  # (B,)
-        return column, category, self._cond_vector(column, category)
+        return column, category, self.cond_offset[column] + category
 
     def sample_train(self, batch: int, generator: torch.Generator):
         """Training-by-sampling: categories drawn by log-frequency.
@@ -83,19 +83,19 @@ class ConditionalSampler:
         -------
         column : LongTensor (B,)   chosen categorical column (index among category spans)
         category : LongTensor (B,) chosen slot within that column
-        cond : Tensor (B, width)   conditional vector
+        index : LongTensor (B,)    the hot slot of each row's conditional vector (see :meth:`one_hot`)
         """
         log_freq = torch.log1p(self.frequencies * self.row_order.shape[1]) * (self.run_count > 0)
         return self._draw(batch, log_freq, generator)
 
     def sample_original(self, batch: int, generator: torch.Generator) -> torch.Tensor:
-        """Conditional vectors for unconditional sampling: categories by their real frequency."""
+        """Hot slots (B,) of conditional vectors for unconditional sampling: categories by real frequency."""
         return self._draw(batch, self.frequencies, generator)[2]
 
     def fixed(self, batch: int, span: Span, slot: int) -> torch.Tensor:
-        """Conditional vectors that all ask for ``slot`` of category span ``span``."""
-        column = torch.full((batch,), self.spans.index(span), dtype=torch.long, device=self.device)
-        return self._cond_vector(column, torch.full_like(column, slot))
+        """Hot slots (B,) of conditional vectors that all ask for ``slot`` of category span ``span``."""
+        index = self.cond_offset[self.spans.index(span)] + slot
+        return torch.full((batch,), int(index), dtype=torch.long, device=self.device)
 
     def sample_rows(self, column: torch.Tensor, category: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Indices of real rows, one per (column, category) pair, uniform among matching rows."""

@@ -1,0 +1,72 @@
+"""CTGAN's networks compute the paper's functions by cheaper routes; these tests pin the equality.
+
+* the generator looks up the conditional vector's weight rows instead of multiplying
+  by a one-hot vector;
+* the WGAN-GP penalty takes the critic's input gradient in closed form instead of by
+  double backpropagation.
+
+Sizes are those of the Adult table (162 encoded columns, a 120-slot conditional vector).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tabsynth.models.ctgan import CTGANNetworkConfig, Discriminator, Generator, _ConditionedLinear
+from tabsynth.models.losses import gradient_penalty
+
+ADULT = CTGANNetworkConfig(data_width=162, cond_width=120, embedding_dim=128, generator_dims=(256, 256),
+                           discriminator_dims=(256, 256), pac=10)
+
+
+def test_conditioned_linear_equals_a_linear_layer_on_the_concatenated_one_hot():
+    torch.manual_seed(0)
+    layer = _ConditionedLinear(384, 120, 256)
+    dense = torch.nn.Linear(384 + 120, 256)
+    with torch.no_grad():
+        dense.weight.copy_(torch.cat([layer.dense.weight, layer.cond.T], dim=1))
+        dense.bias.copy_(layer.dense.bias)
+    x, hot = torch.randn(500, 384), torch.randint(120, (500,))
+    one_hot = torch.nn.functional.one_hot(hot, 120).float()
+    torch.testing.assert_close(layer(x, hot), dense(torch.cat([x, one_hot], dim=1)), rtol=1e-5, atol=1e-5)
+    # Initialised like nn.Linear(504, 256): uniform within 1/sqrt(504).
+    bound = 1 / 504**0.5
+    assert all(float(p.detach().abs().max()) <= bound for p in layer.parameters())
+    assert float(layer.cond.detach().abs().max()) > 0.9 * bound
+
+
+def test_generator_output_shape_with_and_without_conditions():
+    generator = Generator(ADULT)
+    assert generator(torch.randn(50, 128), torch.randint(120, (50,))).shape == (50, 162)
+    no_cond = Generator(CTGANNetworkConfig(162, 0, 128, (256, 256), (256, 256), 10))
+    assert no_cond(torch.randn(50, 128), None).shape == (50, 162)
+
+
+def _double_backprop_penalty(critic, real, fake, pac, generator):
+    """The textbook WGAN-GP: autograd.grad with create_graph, as in the paper's code."""
+    batch, width = real.shape
+    alpha = torch.rand((batch // pac, 1, 1), generator=generator).expand(-1, pac, width).reshape(batch, width)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grads,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return 10.0 * ((grads.reshape(batch // pac, -1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def test_closed_form_gradient_penalty_equals_double_backprop_with_dropout():
+    torch.manual_seed(1)
+    critic = Discriminator(ADULT).train()
+    real, fake = torch.rand(500, 282), torch.rand(500, 282)
+    # The same generator seed draws the same mixing weights and dropout masks in both.
+    critic.noise_generator = torch.Generator().manual_seed(7)
+    closed = gradient_penalty(critic, real, fake, 10, torch.Generator().manual_seed(3))
+    closed.backward()
+    closed_grads = {n: p.grad.clone() for n, p in critic.named_parameters() if p.grad is not None}
+    critic.zero_grad(set_to_none=True)
+    critic.noise_generator = torch.Generator().manual_seed(7)
+    reference = _double_backprop_penalty(critic, real, fake, 10, torch.Generator().manual_seed(3))
+    reference.backward()
+    torch.testing.assert_close(closed, reference.detach(), rtol=1e-5, atol=1e-6)
+    for name, param in critic.named_parameters():
+        if name.endswith("bias"):  # the input gradient does not depend on biases (almost everywhere)
+            assert name not in closed_grads and (param.grad is None or float(param.grad.abs().max()) == 0.0)
+        else:
+            torch.testing.assert_close(closed_grads[name], param.grad, rtol=1e-4, atol=1e-7)
