@@ -52,12 +52,13 @@ class Encoder(nn.Module):
     def __init__(self, config: TVAENetworkConfig):
         super().__init__()
         self.body, dim = _mlp(config.data_width, config.compress_dims)
-        self.mu = nn.Linear(dim, config.embedding_dim)
-        self.logvar = nn.Linear(dim, config.embedding_dim)
+        # The mean and log-variance heads as one layer (one matrix product, not two):
+        # outputs [0, E) are the mean, [E, 2E) the log-variance.
+        self.head = nn.Linear(dim, 2 * config.embedding_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.body(x)
-        return self.mu(hidden), self.logvar(hidden)
+        mu, logvar = self.head(self.body(x)).chunk(2, dim=1)
+        return mu, logvar
 
 
 class Decoder(nn.Module):
@@ -162,7 +163,7 @@ class TVAE(BaseSynthesizer):
         """One ELBO step on ``x`` (B, width), rows in the layout's internal order."""
         mu, logvar = self.vae_encoder_(x)  # (B, E) each
         eps = torch.randn(mu.shape, generator=self._train_generator, device=self.device_)
-        z = mu + eps * torch.exp(0.5 * logvar)  # reparameterisation, (B, E)
+        z = torch.addcmul(mu, eps, torch.exp(0.5 * logvar))  # reparameterisation mu + eps * sigma, (B, E)
         recon = tvae_reconstruction_loss(self.decoder_(z), x, self.decoder_.sigma, self.layout_)
         kl = kl_to_standard_normal(mu, logvar)
         loss = self.loss_factor * recon + kl
