@@ -6,17 +6,25 @@ Usage::
     python benchmarks/engine_speed.py --epochs 5       # quick look
     python benchmarks/engine_speed.py --device cuda    # on a GPU machine
     python benchmarks/engine_speed.py --save benchmarks/runs   # keep the fitted models (engine_quality --reuse)
+    python benchmarks/engine_speed.py --sdv-epochs 10  # also time SDV side by side (benchmarks/.venv-peers)
 
 Each model runs in its own subprocess so its peak resident memory is its own.
 Reference (SDV 2.0 on this machine's 2 cores, 26,049-row Adult split, 300 epochs; per-epoch
 work scaled by 1.25 for the 32,561-row file): encoder 13 s, TVAE 164 s, CTGAN ~900 s
 (~3 s/epoch), sampling 26,049 rows in 0.2 s (TVAE) / 0.4 s (CTGAN).
+
+This machine's speed drifts by 10-30% over minutes, so ``--sdv-epochs N`` also times SDV
+itself in the same run, right after each tabsynth model: SDV 2.0's synthesizer on the same
+32,561-row file, its encoder and fixed costs measured, its epochs projected to the same
+count from N timed ones (benchmarks/_sdv_speed_worker.py, run by the peers' Python:
+``$TABSYNTH_PEERS_PYTHON`` or benchmarks/.venv-peers, made by setup_peers.sh).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -30,6 +38,7 @@ SDV_ENCODER_S = 13.0
 SDV_FIT_S = {"CTGAN": 900.0, "TVAE": 164.0}
 ROW_SCALE = 32_561 / 26_049  # the reference ran on a 26,049-row split
 SDV_SAMPLE_ROWS_PER_S = {"TVAE": 26_049 / 0.2, "CTGAN": 26_049 / 0.4}
+PEERS_PYTHON = ROOT / "benchmarks" / ".venv-peers" / "bin" / "python"
 
 
 def sdv_reference_fit_s(model: str, epochs: int) -> float:
@@ -76,6 +85,18 @@ def measure(model_name: str, epochs: int, device: str, sample_rows: int, save: s
     }
 
 
+def measure_sdv(model_name: str, epochs: int) -> dict:
+    """SDV's own fit timed on this machine now (see the module docstring)."""
+    python = Path(os.environ.get("TABSYNTH_PEERS_PYTHON", PEERS_PYTHON))
+    if not python.exists():
+        raise SystemExit(f"--sdv-epochs needs SDV's environment: {python} is missing; "
+                         "run `bash benchmarks/setup_peers.sh` or set TABSYNTH_PEERS_PYTHON.")
+    cmd = [str(python), str(ROOT / "benchmarks" / "_sdv_speed_worker.py"), "--model", model_name,
+           "--data", str(ADULT), "--epochs", str(epochs)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=300)
@@ -83,6 +104,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["CTGAN", "TVAE"])
     parser.add_argument("--sample-rows", type=int, default=1_000_000)
     parser.add_argument("--save", default=None, help="directory to keep the fitted models in")
+    parser.add_argument("--sdv-epochs", type=int, default=0,
+                        help="also time SDV side by side over this many epochs (0: only the fixed reference)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -97,6 +120,9 @@ def main() -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"done {name}: fit {results[-1]['fit_s']:.1f} s", file=sys.stderr, flush=True)
+        if args.sdv_epochs:
+            results[-1]["sdv"] = measure_sdv(name, args.sdv_epochs)
+            print(f"done SDV {name}: {results[-1]['sdv']['s_per_epoch']:.3f} s/epoch", file=sys.stderr, flush=True)
 
     print(f"\nAdult train ({results[0]['rows']:,} rows), batch 500, {args.epochs} epochs, "
           f"device {results[0]['device']}, torch threads {results[0]['torch_threads']}")
@@ -112,6 +138,20 @@ def main() -> None:
               f"{r['peak_rss_mib']:12.0f}")
     print(f"\nSDV encoder reference: {SDV_ENCODER_S:.0f} s on 26,049 rows. "
           "Targets: fit >= 3x faster than SDV, sampling >= 1,000,000 rows/min.")
+    measured = [r for r in results if "sdv" in r]
+    if measured:
+        print(f"\nSDV {measured[0]['sdv']['versions']['sdv']} timed in this run on the same file "
+              f"({measured[0]['sdv']['epochs']} epochs timed, projected to {args.epochs}):")
+        header = (f"{'model':6} {'SDV encoder s':>13} {'SDV fixed s':>11} {'SDV s/epoch':>11} {'SDV fit s':>9} "
+                  f"{'tabsynth fit s':>14} {'speed-up':>8} {'per epoch':>9}")
+        print(header)
+        print("-" * len(header))
+        for r in measured:
+            sdv = r["sdv"]
+            projected = sdv["fixed_s"] + sdv["s_per_epoch"] * r["epochs"]
+            print(f"{r['model']:6} {sdv['encoder_s']:13.1f} {sdv['fixed_s']:11.1f} {sdv['s_per_epoch']:11.3f} "
+                  f"{projected:9.1f} {r['fit_s']:14.1f} {projected / r['fit_s']:7.2f}x "
+                  f"{sdv['s_per_epoch'] / r['s_per_epoch']:8.2f}x")
     print(json.dumps(results))
 
 
