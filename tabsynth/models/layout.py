@@ -9,15 +9,16 @@ pure function of the span list, so a loaded model rebuilds it.
 
 Softmax and log-sum-exp run over all spans at once with dense operations: exp on
 every softmax slot, then a product with a fixed 0/1 span-membership matrix sums
-each span. For numerical safety the exponents of a span are shifted by the larger
-of the span's mean logit and the row's largest logit minus 60: no exponent can then
-exceed 60 (no overflow, even summed over billions of slots), and a span's sum can
-only underflow when its largest logit is 120 below the row's. In that batch the
-shift is each span's exact max instead. (Measured on Adult: no batch needed it in CTGAN's Gumbel-softmax at
-tau 0.2 or in TVAE's likelihood.) This replaced per-span gathers and scatters along
-columns, which on CPU cost more than all the matrix products of a TVAE step (1.4 of
-4.5 ms on Adult); torch's native softmax over small trailing dimensions is no
-better, as it runs row by row.
+each span. Exponents are shifted per span for numerical safety. CTGAN's
+Gumbel-softmax takes each span's exact max (one scatter): a trained generator's
+logits range over ~150 (Adult, 300 epochs), five times that over tau. TVAE's
+likelihood first tries a cheaper shift, the larger of the span's mean logit and the
+row's largest logit minus 60: no exponent can then exceed 60 (no overflow), and a
+span's sum can only underflow when its largest logit is 120 below the row's, which
+no batch of the trained Adult TVAE came near; if one does, the exact max is taken.
+This replaced per-span gathers and scatters along columns, which on CPU cost more
+than all the matrix products of a TVAE step (1.4 of 4.5 ms on Adult); torch's
+native softmax over small trailing dimensions is no better, as it runs row by row.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ import torch
 from tabsynth.encoding.spans import Span, check_spans
 
 
-# Exponents are shifted per span to max(span mean, row max - _SHIFT_BELOW_ROW_MAX): never
-# above a span's max by more than that (no overflow), and almost never so far below it
-# that the span's sum underflows. A sum under _UNDERFLOW_GUARD (about 60 nats down)
-# triggers the exact per-span max instead (see the module docstring).
+# The cheap shift of a span is max(span mean, row max - _SHIFT_BELOW_ROW_MAX): exponents
+# stay below that margin (no overflow). A span sum under _UNDERFLOW_GUARD (about 60 nats
+# down) triggers the exact per-span max instead (see the module docstring).
 _SHIFT_BELOW_ROW_MAX = 60.0
 _UNDERFLOW_GUARD = 1e-26
 
@@ -110,8 +110,9 @@ class SpanLayout:
             soft = (soft + gumbel_noise(soft.shape, generator, soft.device)) / tau
         else:
             soft = soft.contiguous()  # elementwise ops on a strided slice are ~3x slower on CPU
-        # Gumbel noise over tau (5x) spreads spans apart: start from per-span shifts.
-        _, exps, totals = self._span_exponentials(soft, row_shift_first=False)
+        # A trained generator's logits span ~150 (x5 over tau): the cheap shift would
+        # underflow whole spans in every batch, so the exact per-span max is taken at once.
+        _, exps, totals = self._span_exponentials(soft, exact_shift=True)
         probabilities = exps / (totals @ self.membership.T)
         return torch.cat([torch.tanh(logits[:, : self.n_values]), probabilities], dim=1)
 
@@ -128,47 +129,41 @@ class SpanLayout:
         Tensor ()  summed over rows and spans
         """
         soft = logits[:, self.n_values :].contiguous()  # elementwise ops on a strided slice are ~3x slower
-        shift, _, totals = self._span_exponentials(soft, row_shift_first=True)
+        shift, _, totals = self._span_exponentials(soft, exact_shift=False)
         return (torch.log(totals) + shift).sum() - (soft * target[:, self.n_values :]).sum()
 
-    def _span_exponentials(self, soft: torch.Tensor, *, row_shift_first: bool):
+    def _span_exponentials(self, soft: torch.Tensor, *, exact_shift: bool):
         """Shifted exponentials of softmax slots and their per-span sums.
 
         Parameters
         ----------
         soft : Tensor (B, M) softmax slots
-        row_shift_first : bool
-            Try one shift per row (its largest logit) before per-span shifts: cheaper,
-            and enough when no span lies far below the row's largest logit (logits
-            of a likelihood, not Gumbel samples over a small temperature).
+        exact_shift : bool
+            Shift each span by its exact max (one scatter) instead of trying the cheap
+            shift of the module docstring first.
 
         Returns
         -------
         shift : Tensor (B, n_soft_spans), no gradient
-            The exponent shift of each span (see ``_SHIFT_BELOW_ROW_MAX``).
+            The exponent shift of each span.
         exps : Tensor (B, M)
             ``exp(soft - shift of the slot's span)``.
         totals : Tensor (B, n_soft_spans)
             Per-span sums of ``exps``; each is at least ``_UNDERFLOW_GUARD``.
         """
         detached = soft.detach()
-        with torch.no_grad():
-            row_max = detached.amax(dim=1, keepdim=True)  # (B, 1)
-        if row_shift_first:
-            exps = torch.exp(soft - row_max)
-            totals = exps @ self.membership
-            if not bool((totals < _UNDERFLOW_GUARD).any()):
-                return row_max.expand(-1, self.n_soft_spans), exps, totals
-        with torch.no_grad():
-            span_mean = (detached @ self.membership) * self._inverse_widths  # (B, S)
-            shift = torch.maximum(span_mean, row_max - _SHIFT_BELOW_ROW_MAX)
-        exps = torch.exp(soft - shift @ self.membership.T)
-        totals = exps @ self.membership
-        if bool((totals < _UNDERFLOW_GUARD).any()):
-            shift = _segment_max(detached, self.segment, self.n_soft_spans)
+        if not exact_shift:
+            with torch.no_grad():
+                row_max = detached.amax(dim=1, keepdim=True)  # (B, 1)
+                span_mean = (detached @ self.membership) * self._inverse_widths  # (B, S)
+                shift = torch.maximum(span_mean, row_max - _SHIFT_BELOW_ROW_MAX)
             exps = torch.exp(soft - shift @ self.membership.T)
             totals = exps @ self.membership
-        return shift, exps, totals
+            if not bool((totals < _UNDERFLOW_GUARD).any()):
+                return shift, exps, totals
+        shift = _segment_max(detached, self.segment, self.n_soft_spans)
+        exps = torch.exp(soft - shift @ self.membership.T)
+        return shift, exps, exps @ self.membership
 
 
 def _segment_max(x: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
