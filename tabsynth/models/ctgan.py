@@ -11,6 +11,11 @@ reference implementation's defaults:
   scalars, plus a cross-entropy penalty for ignoring the condition;
 * a PacGAN discriminator (Lin et al. 2018) trained as a WGAN with gradient
   penalty (Gulrajani et al. 2017).
+
+Two computations take cheaper routes to the same functions (tested for equality in
+tests/unit/test_ctgan_networks.py): the generator looks up the conditional vector's
+weight rows instead of multiplying by a one-hot vector, and the gradient penalty takes
+the critic's input gradient in closed form instead of by double backpropagation.
 """
 
 from __future__ import annotations
