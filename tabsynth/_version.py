@@ -1,6 +1,3 @@
 """Single source of the package version (read by pyproject and stamped into saved models)."""
 
 __version__ = "0.1.0"
-
-# Saved models carry this format number; loading refuses a different major format.
-MODEL_FORMAT = 2

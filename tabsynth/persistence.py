@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from tabsynth._version import MODEL_FORMAT, __version__
+from tabsynth._version import __version__
 from tabsynth.metadata import Metadata
 from tabsynth.models.base import BaseSynthesizer, resolve_device
 
@@ -51,7 +51,7 @@ def save_model(model: BaseSynthesizer, path: str | os.PathLike) -> Path:
     try:
         config = {
             "tabsynth_version": __version__,
-            "format": MODEL_FORMAT,
+            "format": type(model).model_format,
             "model": type(model).__name__,
             "params": _jsonable(model.get_params()),
             "seed": model.seed_,
@@ -122,15 +122,16 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> BaseSynthesiz
         if not (path / name).is_file():
             raise FileNotFoundError(f"Model directory '{path}' lacks '{name}'; it is not a complete tabsynth model.")
     config = _read_json(path / "config.json")
-    if config.get("format") != MODEL_FORMAT:
-        raise ValueError(
-            f"'{path}' was saved by tabsynth {config.get('tabsynth_version', '?')} in model format "
-            f"{config.get('format')!r}; this tabsynth ({__version__}) reads format {MODEL_FORMAT}. "
-            "Re-fit the model with this version."
-        )
     classes = _model_classes()
     if config.get("model") not in classes:
         raise ValueError(f"'{path}': unknown model class {config.get('model')!r}; expected one of {sorted(classes)}.")
+    expected = classes[config["model"]].model_format
+    if config.get("format") != expected:
+        raise ValueError(
+            f"'{path}' was saved by tabsynth {config.get('tabsynth_version', '?')} in model format "
+            f"{config.get('format')!r}; this tabsynth ({__version__}) reads {config['model']} format {expected}. "
+            "Re-fit the model with this version."
+        )
     model = classes[config["model"]](**{k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()})
     metadata = Metadata.from_dict(_read_json(path / "metadata.json"), source=f"'{path / 'metadata.json'}'")
     try:

@@ -125,6 +125,10 @@ class BaseSynthesizer:
     # layout); a model with another view (the autoregressive model's tokens) overrides these.
     encoder_class = TableEncoder
 
+    # Version of this class's saved layout (config, encoder state, tensors). Loading refuses
+    # another version; bump it when a model saved before would no longer load correctly.
+    model_format = 1
+
     def _new_encoder(self, metadata: Metadata):
         return TableEncoder(metadata, random_state=self.seed_)
 

@@ -218,6 +218,9 @@ class CTGAN(BaseSynthesizer):
         Per epoch: ``epoch``, ``generator_loss``, ``discriminator_loss``, ``seconds``.
     """
 
+    # 2: the networks read and write rows in the span layout's internal column order.
+    model_format = 2
+
     def __init__(self, *, epochs: int = 300, batch_size: int = 500, embedding_dim: int = 128,
                  generator_dims: tuple[int, ...] = (256, 256), discriminator_dims: tuple[int, ...] = (256, 256),
                  generator_lr: float = 2e-4, discriminator_lr: float = 2e-4, generator_decay: float = 1e-6,

@@ -103,6 +103,9 @@ class TVAE(BaseSynthesizer):
         Per epoch: ``epoch``, ``loss`` (negative weighted ELBO), ``reconstruction``, ``kl``, ``seconds``.
     """
 
+    # 2: the networks read and write rows in the span layout's internal column order.
+    model_format = 2
+
     def __init__(self, *, epochs: int = 300, batch_size: int = 500, embedding_dim: int = 128,
                  compress_dims: tuple[int, ...] = (128, 128), decompress_dims: tuple[int, ...] = (128, 128),
                  l2scale: float = 1e-5, learning_rate: float = 1e-3, loss_factor: float = 2.0,
