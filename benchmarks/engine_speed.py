@@ -85,14 +85,14 @@ def measure(model_name: str, epochs: int, device: str, sample_rows: int, save: s
     }
 
 
-def measure_sdv(model_name: str, epochs: int) -> dict:
+def measure_sdv(model_name: str, epochs: int, device: str) -> dict:
     """SDV's own fit timed on this machine now (see the module docstring)."""
     python = Path(os.environ.get("TABSYNTH_PEERS_PYTHON", PEERS_PYTHON))
     if not python.exists():
         raise SystemExit(f"--sdv-epochs needs SDV's environment: {python} is missing; "
                          "run `bash benchmarks/setup_peers.sh` or set TABSYNTH_PEERS_PYTHON.")
     cmd = [str(python), str(ROOT / "benchmarks" / "_sdv_speed_worker.py"), "--model", model_name,
-           "--data", str(ADULT), "--epochs", str(epochs)]
+           "--data", str(ADULT), "--epochs", str(epochs), "--device", device]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -121,7 +121,7 @@ def main() -> None:
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"done {name}: fit {results[-1]['fit_s']:.1f} s", file=sys.stderr, flush=True)
         if args.sdv_epochs:
-            results[-1]["sdv"] = measure_sdv(name, args.sdv_epochs)
+            results[-1]["sdv"] = measure_sdv(name, args.sdv_epochs, args.device)
             print(f"done SDV {name}: {results[-1]['sdv']['s_per_epoch']:.3f} s/epoch", file=sys.stderr, flush=True)
 
     print(f"\nAdult train ({results[0]['rows']:,} rows), batch 500, {args.epochs} epochs, "

@@ -137,8 +137,11 @@ class BaseSynthesizer:
         self.layout_ = SpanLayout(self.encoder_.spans_, self.encoder_.width_, self.device_)
 
     def _encode(self, frame: pd.DataFrame) -> torch.Tensor:
-        """Training table -> tensor on the device: here the ``(n, width)`` float32 matrix."""
-        return torch.as_tensor(self.encoder_.transform(frame), device=self.device_)
+        """Training table -> tensor on the device: here the ``(n, width)`` float32 matrix, its
+        columns in the span layout's internal order (the networks' order). Permuted before the
+        tensor exists, so training holds one copy of the matrix."""
+        matrix = self.encoder_.transform(frame)
+        return torch.as_tensor(matrix[:, self.layout_.order.cpu().numpy()], device=self.device_)
 
     def _end_of_epoch(self, epoch: int) -> None:
         """Called by the training loops after each epoch (1-based): writes due checkpoints."""
@@ -288,6 +291,7 @@ class BaseSynthesizer:
         raise NotImplementedError
 
     def _fit_matrix(self, data: torch.Tensor) -> None:
+        """Train on ``data`` as returned by ``_encode``."""
         raise NotImplementedError
 
     def _sample_matrix(self, n: int, condition: tuple[Span, int] | None,

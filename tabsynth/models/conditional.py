@@ -28,9 +28,14 @@ class ConditionalSampler:
     spans : list of Span
         The encoder's spans; the ``category`` spans define the conditional vector.
     data : Tensor (n, width) or None
-        Encoded training matrix, on the model's device. Needed for training; a
-        sampler rebuilt for sampling only passes None and loads :meth:`state`.
+        Encoded training matrix, on the model's device, its columns in the order given
+        by ``position``. Needed for training; a sampler rebuilt for sampling only passes
+        None and loads :meth:`state`.
     device : torch.device
+    position : LongTensor (width,) or None
+        Column of ``data`` (and of the generator's output) holding each matrix column
+        of the span list, when they are not in matrix order (the span layout's
+        internal order); None for matrix order.
 
     Attributes
     ----------
@@ -39,12 +44,15 @@ class ConditionalSampler:
         table has no categorical column).
     """
 
-    def __init__(self, spans: list[Span], data: torch.Tensor | None, device: torch.device):
+    def __init__(self, spans: list[Span], data: torch.Tensor | None, device: torch.device,
+                 position: torch.Tensor | None = None):
         self.spans = [s for s in spans if s.role == "category"]
         self.device = device
         self.width = sum(s.width for s in self.spans)
         self.n_columns = len(self.spans)
-        self.span_index, self.span_mask = padded_index(self.spans, device)  # (C, K) into data columns
+        self.span_index, self.span_mask = padded_index(self.spans, device)  # (C, K) into matrix columns
+        if position is not None:
+            self.span_index = position[self.span_index]  # (C, K) into data columns
         offsets = torch.tensor([0] + [s.width for s in self.spans], device=device).cumsum(0)
         self.cond_offset = offsets[:-1]  # (C,) start of each column in the conditional vector
         self.frequencies: torch.Tensor | None = None  # (C, K) empirical category shares

@@ -165,7 +165,7 @@ class Discriminator(nn.Module):
         grad = self.out.weight  # (1, h_L): d score / d h_L
         for layer, slope in zip(reversed(self.hidden), reversed(slopes)):
             grad = (grad * slope) @ layer.weight  # (P, h_l) -> (P, h_{l-1})
-        return grad
+        return grad.expand(x.shape[0] // self.pac, -1)  # a critic with no hidden layer: the same row per pack
 
     def _hidden(self, x: torch.Tensor, keep_slopes: bool = False):
         """Hidden activations of the packs ``(B / pac, h_L)``, and optionally each layer's slopes."""
@@ -253,7 +253,7 @@ class CTGAN(BaseSynthesizer):
 
     # ------------------------------------------------------------------ networks
     def _build_networks(self) -> None:
-        self.cond_sampler_ = ConditionalSampler(self.encoder_.spans_, None, self.device_)
+        self.cond_sampler_ = ConditionalSampler(self.encoder_.spans_, None, self.device_, self.layout_.position)
         self.config_ = CTGANNetworkConfig(
             data_width=self.encoder_.width_, cond_width=self.cond_sampler_.width,
             embedding_dim=self.embedding_dim, generator_dims=tuple(self.generator_dims),
@@ -267,10 +267,9 @@ class CTGAN(BaseSynthesizer):
 
     # ------------------------------------------------------------------ training
     def _fit_matrix(self, data: torch.Tensor) -> None:
-        self.cond_sampler_ = ConditionalSampler(self.encoder_.spans_, data, self.device_)
-        self._data = self.layout_.to_internal(data)  # the networks' column order, once
-        # Where each category span's logits sit in the generator's (internal-order) output.
-        self._cond_logit_index = self.layout_.position[self.cond_sampler_.span_index]  # (C, K)
+        # data and the generator's output are in the span layout's internal order.
+        self.cond_sampler_ = ConditionalSampler(self.encoder_.spans_, data, self.device_, self.layout_.position)
+        self._data = data
         self._opt_g = adam(self.generator_, self.generator_lr, self.generator_decay, self.device_)
         self._opt_d = adam(self.discriminator_, self.discriminator_lr, self.discriminator_decay, self.device_)
         self.discriminator_.noise_generator = self._train_generator
@@ -284,7 +283,7 @@ class CTGAN(BaseSynthesizer):
                                        "discriminator_loss": loss_d, "seconds": time.perf_counter() - start})
             progress.set_postfix(G=f"{loss_g:.3f}", D=f"{loss_d:.3f}")
             self._end_of_epoch(epoch + 1)
-        del self._data, self._cond_logit_index, self._opt_g, self._opt_d
+        del self._data, self._opt_g, self._opt_d
 
     def _train_epoch(self, steps: int) -> tuple[float, float]:
         self.generator_.train()
@@ -346,7 +345,8 @@ class CTGAN(BaseSynthesizer):
         loss = -self.discriminator_(self._critic_input(fake, cond_index)).mean()
         self.discriminator_.requires_grad_(True)
         if cond_index is not None:
-            loss = loss + conditional_loss(raw, self._cond_logit_index, self.cond_sampler_.span_mask, column, category)
+            sampler = self.cond_sampler_
+            loss = loss + conditional_loss(raw, sampler.span_index, sampler.span_mask, column, category)
         self._opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self._opt_g.step()

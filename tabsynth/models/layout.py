@@ -15,10 +15,14 @@ logits range over ~150 (Adult, 300 epochs), five times that over tau. TVAE's
 likelihood first tries a cheaper shift, the larger of the span's mean logit and the
 row's largest logit minus 60: no exponent can then exceed 60 (no overflow), and a
 span's sum can only underflow when its largest logit is 120 below the row's, which
-no batch of the trained Adult TVAE came near; if one does, the exact max is taken.
+happened in none of 60 batches of the trained Adult TVAE; when it does, the exact max
+is taken.
 This replaced per-span gathers and scatters along columns, which on CPU cost more
 than all the matrix products of a TVAE step (1.4 of 4.5 ms on Adult); torch's
 native softmax over small trailing dimensions is no better, as it runs row by row.
+The membership products are exact in float32; on CUDA with TF32 matrix products turned
+on (``torch.backends.cuda.matmul.allow_tf32``, off by default) they would round sums
+to a 10-bit mantissa, so tabsynth leaves that setting alone.
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ class SpanLayout:
         # A trained generator's logits span ~150 (x5 over tau): the cheap shift would
         # underflow whole spans in every batch, so the exact per-span max is taken at once.
         _, exps, totals = self._span_exponentials(soft, exact_shift=True)
-        probabilities = exps / (totals @ self.membership.T)
+        probabilities = exps / (totals @ self.membership.to(soft.dtype).T)
         return torch.cat([torch.tanh(logits[:, : self.n_values]), probabilities], dim=1)
 
     def categorical_nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -151,19 +155,19 @@ class SpanLayout:
         totals : Tensor (B, n_soft_spans)
             Per-span sums of ``exps``; each is at least ``_UNDERFLOW_GUARD``.
         """
-        detached = soft.detach()
+        detached, membership = soft.detach(), self.membership.to(soft.dtype)
         if not exact_shift:
             with torch.no_grad():
                 row_max = detached.amax(dim=1, keepdim=True)  # (B, 1)
-                span_mean = (detached @ self.membership) * self._inverse_widths  # (B, S)
+                span_mean = (detached @ membership) * self._inverse_widths.to(soft.dtype)  # (B, S)
                 shift = torch.maximum(span_mean, row_max - _SHIFT_BELOW_ROW_MAX)
-            exps = torch.exp(soft - shift @ self.membership.T)
-            totals = exps @ self.membership
+            exps = torch.exp(soft - shift @ membership.T)
+            totals = exps @ membership
             if not bool((totals < _UNDERFLOW_GUARD).any()):
                 return shift, exps, totals
         shift = _segment_max(detached, self.segment, self.n_soft_spans)
-        exps = torch.exp(soft - shift @ self.membership.T)
-        return shift, exps, exps @ self.membership
+        exps = torch.exp(soft - shift @ membership.T)
+        return shift, exps, exps @ membership
 
 
 def _segment_max(x: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:

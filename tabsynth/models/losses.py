@@ -20,6 +20,8 @@ def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.T
 
     Parameters
     ----------
+    discriminator : tabsynth.models.ctgan.Discriminator
+        Any critic with ``input_gradient(x) -> (B / pac, pac * D)``, differentiable in its weights.
     real, fake : Tensor (B, D)
         Discriminator inputs (data and conditional vector); B divisible by ``pac``.
 

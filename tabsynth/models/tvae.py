@@ -137,7 +137,7 @@ class TVAE(BaseSynthesizer):
     def _fit_matrix(self, data: torch.Tensor) -> None:
         self._optimizer = adam(nn.ModuleList([self.vae_encoder_, self.decoder_]), self.learning_rate,
                                self.l2scale, self.device_, betas=(0.9, 0.999))
-        self._data = self.layout_.to_internal(data)  # the networks' column order, once
+        self._data = data  # (n, width), the span layout's internal order
         self.loss_history_ = []
         progress = tqdm(range(self.epochs), desc="TVAE", unit="epoch", disable=not self.verbose)
         for epoch in progress:

@@ -216,9 +216,9 @@ def test_nulls_ids_and_datetimes(cls, cdnow):
     assert synth["date"].between(data["date"].min(), data["date"].max()).all()
     assert (synth["date"] == synth["date"].dt.normalize()).all()  # days stay days
     # Null rates are learned, not dropped or invented: within a wide band of the real ones.
-    # CTGAN's band is wider: on these 90 steps its dollar_value null rate swings between
-    # 0.05 and 0.55 (real 0.2) with the seed and the epoch count (15-60 epochs measured).
-    low, high = (0.1, 4.0) if cls is ts.CTGAN else (0.3, 2.5)
+    # CTGAN's band is wider: on these 90 steps its dollar_value null rate ranges over 0.27-0.55
+    # with the seed (real 0.2; seeds 0-7), on the code before the span-layout change as well.
+    low, high = (0.3, 3.0) if cls is ts.CTGAN else (0.3, 2.5)
     for column, real_rate in (("dollar_value", 0.2), ("channel", 0.15)):
         rate = synth[column].isna().mean()
         assert low * real_rate < rate < high * real_rate, (column, rate)

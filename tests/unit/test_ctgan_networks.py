@@ -10,6 +10,7 @@ Sizes are those of the Adult table (162 encoded columns, a 120-slot conditional 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tabsynth.models.ctgan import CTGANNetworkConfig, Discriminator, Generator, _ConditionedLinear
@@ -51,9 +52,18 @@ def _double_backprop_penalty(critic, real, fake, pac, generator):
     return 10.0 * ((grads.reshape(batch // pac, -1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-def test_closed_form_gradient_penalty_equals_double_backprop_with_dropout():
+@pytest.mark.parametrize("hidden, dropout, training", [
+    ((256, 256), 0.5, True),   # CTGAN's critic, as trained
+    ((256, 256), 0.5, False),  # eval mode: no dropout masks
+    ((64,), 0.3, True),
+    ((64, 64, 64), 0.0, True),
+    ((), 0.5, True),           # no hidden layer: a linear critic
+])
+def test_closed_form_gradient_penalty_equals_double_backprop(hidden, dropout, training):
     torch.manual_seed(1)
-    critic = Discriminator(ADULT).train()
+    config = CTGANNetworkConfig(data_width=162, cond_width=120, embedding_dim=128, generator_dims=(256, 256),
+                                discriminator_dims=hidden, pac=10)
+    critic = Discriminator(config, dropout=dropout).train(training)
     real, fake = torch.rand(500, 282), torch.rand(500, 282)
     # The same generator seed draws the same mixing weights and dropout masks in both.
     critic.noise_generator = torch.Generator().manual_seed(7)
@@ -70,3 +80,36 @@ def test_closed_form_gradient_penalty_equals_double_backprop_with_dropout():
             assert name not in closed_grads and (param.grad is None or float(param.grad.abs().max()) == 0.0)
         else:
             torch.testing.assert_close(closed_grads[name], param.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_conditional_loss_reads_each_category_span_in_the_internal_order(adult_train):
+    """The sampler's span index, given the layout's positions, points at the same logits in the
+    generator's (internal-order) output as the matrix-order spans do in matrix order."""
+    from tabsynth import Metadata
+    from tabsynth.encoding import TableEncoder
+    from tabsynth.models.conditional import ConditionalSampler
+    from tabsynth.models.layout import SpanLayout
+    from tabsynth.models.losses import conditional_loss
+
+    frame = adult_train.sample(3000, random_state=0)
+    encoder = TableEncoder(Metadata.infer(frame), random_state=0).fit(frame)
+    layout = SpanLayout(encoder.spans_, encoder.width_, torch.device("cpu"))
+    data = layout.to_internal(torch.as_tensor(encoder.transform(frame)))
+    sampler = ConditionalSampler(encoder.spans_, data, torch.device("cpu"), layout.position)
+    generator = torch.Generator().manual_seed(0)
+    column, category, index = sampler.sample_train(500, generator)
+    # Rows drawn for each (column, category) hold that category, read in matrix order.
+    rows = layout.to_matrix(data[sampler.sample_rows(column, category, generator)])
+    for k in range(500):
+        span = sampler.spans[int(column[k])]
+        assert int(rows[k, span.start : span.stop].argmax()) == int(category[k])
+    # The loss on internal-order logits equals the per-row cross-entropy over the matrix-order span.
+    logits = torch.randn(500, encoder.width_, generator=generator)
+    got = conditional_loss(layout.to_internal(logits), sampler.span_index, sampler.span_mask, column, category)
+    expected = torch.stack([
+        torch.nn.functional.cross_entropy(logits[k, sampler.spans[int(c)].start : sampler.spans[int(c)].stop],
+                                          category[k])
+        for k, c in enumerate(column)
+    ]).mean()
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(sampler.one_hot(index).argmax(dim=1), index)

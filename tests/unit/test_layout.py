@@ -69,8 +69,8 @@ def test_gumbel_activate_matches_reference_with_the_same_noise(adult_layout):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_far_apart_spans_take_the_exact_per_span_shift(adult_layout):
-    """One span 500 nats above the rest: a shared shift would underflow every other span."""
+def test_activate_is_exact_when_spans_lie_far_apart(adult_layout):
+    """One span 500 nats above the rest: a shift shared by the row would underflow every other span."""
     spans, layout, _ = adult_layout
     logits = torch.randn(500, layout.width, generator=torch.Generator().manual_seed(4))
     widest = max((s for s in spans if s.activation == "softmax"), key=lambda s: s.width)
@@ -79,7 +79,10 @@ def test_far_apart_spans_take_the_exact_per_span_shift(adult_layout):
     torch.testing.assert_close(got, _reference_activate(spans, logits), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("offset", [0.0, 500.0])
+# 0: every span shifted by its mean; 80: the first span lifts the row max, so the others are
+# shifted by row max - 60 (the cheap path, no underflow); 500: their sums would underflow and
+# the exact per-span max is taken.
+@pytest.mark.parametrize("offset", [0.0, 80.0, 500.0])
 def test_categorical_nll_matches_cross_entropy_and_its_gradient(adult_layout, offset):
     spans, layout, matrix = adult_layout
     logits = torch.randn(500, layout.width, generator=torch.Generator().manual_seed(5)) * 3
