@@ -164,6 +164,12 @@ def test_load_refuses_broken_or_foreign_files(fitted, tmp_path):
         ts.load(path)
 
 
+def test_training_matrix_is_one_row_major_tensor(fitted, shoppers_small):
+    """Batches are gathered by row; a column-major matrix made every TVAE epoch 10% slower."""
+    data = fitted._encode(shoppers_small)
+    assert data.is_contiguous() and data.shape[0] == len(shoppers_small)
+
+
 def test_model_file_holds_only_tensors(fitted, tmp_path):
     fitted.save(tmp_path / "model")
     tensors = torch.load(tmp_path / "model" / "model.pt", weights_only=True)
