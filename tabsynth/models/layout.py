@@ -84,8 +84,9 @@ class SpanLayout:
 
     # ------------------------------------------------------------------ orders
     def to_internal(self, matrix: torch.Tensor) -> torch.Tensor:
-        """Encoder matrix order -> internal order: ``(B, width)`` -> ``(B, width)``."""
-        return matrix.index_select(1, self.order)
+        """Encoder matrix order -> internal order: ``(B, width)`` -> ``(B, width)``, a row-major
+        copy on ``matrix``'s device (which may differ from the layout's)."""
+        return matrix.index_select(1, self.order.to(matrix.device))
 
     def to_matrix(self, internal: torch.Tensor) -> torch.Tensor:
         """Internal order -> encoder matrix order: ``(B, width)`` -> ``(B, width)``."""
