@@ -270,8 +270,8 @@ class CTGAN(BaseSynthesizer):
         # data and the generator's output are in the span layout's internal order.
         self.cond_sampler_ = ConditionalSampler(self.encoder_.spans_, data, self.device_, self.layout_.position)
         self._data = data
-        self._opt_g = adam(self.generator_, self.generator_lr, self.generator_decay, self.device_)
-        self._opt_d = adam(self.discriminator_, self.discriminator_lr, self.discriminator_decay, self.device_)
+        self._opt_g = adam(self.generator_.parameters(), self.generator_lr, self.generator_decay, self.device_)
+        self._opt_d = adam(self.discriminator_.parameters(), self.discriminator_lr, self.discriminator_decay, self.device_)
         self.discriminator_.noise_generator = self._train_generator
         self.loss_history_ = []
         steps = max(1, data.shape[0] // self.batch_size)

@@ -18,8 +18,9 @@ from tqdm import tqdm
 
 from tabsynth.encoding import Span
 from tabsynth.models.base import BaseSynthesizer, adam, steps_per_epoch
+from tabsynth.models.elbo import negative_elbo_step
+from tabsynth.models.flat_parameters import FlatParameters
 from tabsynth.models.layout import gumbel_noise
-from tabsynth.models.losses import kl_to_standard_normal, tvae_reconstruction_loss
 
 # Bounds of the decoder's per-slot scale, as in the reference implementation.
 SIGMA_MIN, SIGMA_MAX = 0.01, 1.0
@@ -60,6 +61,10 @@ class Encoder(nn.Module):
         mu, logvar = self.head(self.body(x)).chunk(2, dim=1)
         return mu, logvar
 
+    def linears(self) -> list[nn.Linear]:
+        """The linear layers in order, a ReLU between consecutive ones (for :mod:`~tabsynth.models.elbo`)."""
+        return [m for m in self.body if isinstance(m, nn.Linear)] + [self.head]
+
 
 class Decoder(nn.Module):
     """``(B, embedding)`` latents -> ``(B, data_width)`` raw outputs; ``sigma`` (data_width,) scales.
@@ -75,6 +80,10 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
+
+    def linears(self) -> list[nn.Linear]:
+        """The linear layers in order, a ReLU between consecutive ones (for :mod:`~tabsynth.models.elbo`)."""
+        return [m for m in self.body if isinstance(m, nn.Linear)]
 
 
 class TVAE(BaseSynthesizer):
@@ -135,8 +144,11 @@ class TVAE(BaseSynthesizer):
 
     # ------------------------------------------------------------------ training
     def _fit_matrix(self, data: torch.Tensor) -> None:
-        self._optimizer = adam(nn.ModuleList([self.vae_encoder_, self.decoder_]), self.learning_rate,
-                               self.l2scale, self.device_, betas=(0.9, 0.999))
+        # Gradients are computed by hand (tabsynth.models.elbo) into one flat buffer.
+        flat = FlatParameters([self.vae_encoder_, self.decoder_])
+        self._optimizer = adam([flat.parameter], self.learning_rate, self.l2scale, self.device_,
+                               betas=(0.9, 0.999))
+        self._layers = (self.vae_encoder_.linears(), self.decoder_.linears())
         self._data = data  # (n, width), the span layout's internal order
         self.loss_history_ = []
         progress = tqdm(range(self.epochs), desc="TVAE", unit="epoch", disable=not self.verbose)
@@ -147,7 +159,8 @@ class TVAE(BaseSynthesizer):
                                        "seconds": time.perf_counter() - start})
             progress.set_postfix(loss=f"{loss:.3f}")
             self._end_of_epoch(epoch + 1)
-        del self._data, self._optimizer
+        flat.unflatten()
+        del self._data, self._optimizer, self._layers
 
     def _train_epoch(self) -> tuple[float, float, float]:
         self.vae_encoder_.train()
@@ -163,19 +176,16 @@ class TVAE(BaseSynthesizer):
         return loss, recon, kl
 
     def _train_step(self, x: torch.Tensor) -> torch.Tensor:
-        """One ELBO step on ``x`` (B, width), rows in the layout's internal order."""
-        mu, logvar = self.vae_encoder_(x)  # (B, E) each
-        eps = torch.randn(mu.shape, generator=self._train_generator, device=self.device_)
-        z = torch.addcmul(mu, eps, torch.exp(0.5 * logvar))  # reparameterisation mu + eps * sigma, (B, E)
-        recon = tvae_reconstruction_loss(self.decoder_(z), x, self.decoder_.sigma, self.layout_)
-        kl = kl_to_standard_normal(mu, logvar)
-        loss = self.loss_factor * recon + kl
-        self._optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        """One ELBO step on ``x`` (B, width), rows in the layout's internal order; returns
+        ``[loss, reconstruction, kl]`` (3,)."""
+        eps = torch.randn((x.shape[0], self.embedding_dim), generator=self._train_generator, device=self.device_)
+        encoder_layers, decoder_layers = self._layers
+        terms = negative_elbo_step(x, eps, encoder_layers, decoder_layers, self.decoder_.sigma, self.layout_,
+                                   self.loss_factor)  # writes every parameter's gradient
         self._optimizer.step()
         with torch.no_grad():
             self.decoder_.sigma.clamp_(SIGMA_MIN, SIGMA_MAX)
-        return torch.stack([loss.detach(), recon.detach(), kl.detach()])
+        return terms
 
     # ------------------------------------------------------------------ sampling
     def _sample_matrix(self, n: int, condition: tuple[Span, int] | None,

@@ -12,6 +12,7 @@ import torch
 
 from tabsynth import Metadata
 from tabsynth.encoding import TableEncoder
+from tabsynth.models import layout as layout_module
 from tabsynth.models.layout import SpanLayout
 
 
@@ -79,11 +80,11 @@ def test_activate_is_exact_when_spans_lie_far_apart(adult_layout):
     torch.testing.assert_close(got, _reference_activate(spans, logits), rtol=1e-5, atol=1e-6)
 
 
-# 0: every span shifted by its mean; 80: the first span lifts the row max, so the others are
-# shifted by row max - 60 (the cheap path, no underflow); 500: their sums would underflow and
-# the exact per-span max is taken.
-@pytest.mark.parametrize("offset", [0.0, 80.0, 500.0])
-def test_categorical_nll_matches_cross_entropy_and_its_gradient(adult_layout, offset):
+# 0 and 40: the cheap shift (the row's largest logit; at 60 the other spans' sums are
+# ~e^-40 to e^-65, under float32's precision relative to the first span but above the guard);
+# 500: their sums would underflow, and the exact per-span max is taken.
+@pytest.mark.parametrize(("offset", "exact"), [(0.0, False), (40.0, False), (500.0, True)])
+def test_categorical_nll_matches_cross_entropy_and_its_gradient(adult_layout, monkeypatch, offset, exact):
     spans, layout, matrix = adult_layout
     logits = torch.randn(500, layout.width, generator=torch.Generator().manual_seed(5)) * 3
     first_soft = next(s for s in spans if s.activation == "softmax")
@@ -95,8 +96,19 @@ def test_categorical_nll_matches_cross_entropy_and_its_gradient(adult_layout, of
         for s in spans if s.activation == "softmax"
     )
     reference.backward()
+    exact_calls = []
+    segment_max = layout_module._segment_max
+    monkeypatch.setattr(layout_module, "_segment_max", lambda *a: exact_calls.append(1) or segment_max(*a))
+
     internal = layout.to_internal(logits).requires_grad_(True)
     got = layout.categorical_nll(internal, layout.to_internal(matrix))
     got.backward()
     torch.testing.assert_close(got, reference.detach(), rtol=1e-5, atol=1e-3)
     torch.testing.assert_close(layout.to_matrix(internal.grad), reference_logits.grad, rtol=1e-4, atol=1e-6)
+    assert bool(exact_calls) == exact
+
+    # The hand-written backward's form: the same sum and the softmax (gradient + target).
+    nll, probabilities = layout.categorical_nll_and_softmax(layout.to_internal(logits), layout.to_internal(matrix))
+    torch.testing.assert_close(nll, reference.detach(), rtol=1e-5, atol=1e-3)
+    expected = layout.to_internal(reference_logits.grad + matrix)[:, layout.n_values :]
+    torch.testing.assert_close(probabilities, expected, rtol=1e-4, atol=1e-6)
