@@ -309,7 +309,9 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d
 
 def _string_datetime_format(values: pd.Series) -> str | None:
     """The first known date format that parses every (non-null) string, else None."""
-    sample = values.astype(str)
+    # Each distinct string once: a category repeated over 32k rows is parsed once, not 32k
+    # times per candidate format (1.6 s of Adult's inference before).
+    sample = pd.Series(values.astype(str).unique())
     for fmt in _DATE_FORMATS:
         parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
         if parsed.notna().all():
