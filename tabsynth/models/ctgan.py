@@ -140,9 +140,25 @@ class Discriminator(nn.Module):
         self.out = nn.Linear(dims[-1], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self._hidden(x)[0])
+        """Rows ``(B, D)`` -> scores ``(B / pac, 1)``."""
+        return self.scores_and_first_preactivation(x)[0]
 
-    def input_gradient(self, x: torch.Tensor) -> torch.Tensor:
+    def scores_and_first_preactivation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores ``(B / pac, 1)`` and the packs' first-layer pre-activations ``(B / pac, h_1)``.
+
+        The pre-activations are detached; :func:`~tabsynth.models.losses.gradient_penalty`
+        interpolates them (they are linear in the input) instead of running the first
+        layer again on interpolated packs. For a critic without hidden layers they are the
+        scores.
+        """
+        packs = x.reshape(-1, x.shape[1] * self.pac)  # (B / pac, pac * D)
+        if not self.hidden:
+            score = self.out(packs)
+            return score, score.detach()
+        first = self.hidden[0](packs)
+        return self.out(self._hidden_from(first)[0]), first.detach()
+
+    def input_gradient(self, first_preactivation: torch.Tensor) -> torch.Tensor:
         """Gradient of each pack's score with respect to its input, differentiable in the weights.
 
         The critic is piecewise linear: for a pack with slopes ``s_l`` (LeakyReLU
@@ -150,29 +166,35 @@ class Discriminator(nn.Module):
         is ``W_1^T (s_1 * W_2^T (s_2 * ... w_out))``. The slopes are constant almost
         everywhere, so this closed form gives the WGAN-GP penalty the same value and
         the same parameter gradients as double backpropagation through the critic,
-        with one first-order backward pass and no activations of the pack kept.
+        with one first-order backward pass and no activations of the pack kept. The
+        slopes depend on the input only through the first layer's pre-activation,
+        which is what this method takes (dropout masks are drawn here, as a critic
+        pass on the packs would).
 
         Parameters
         ----------
-        x : Tensor (B, D)   rows; B divisible by ``pac``
+        first_preactivation : Tensor (P, h_1)
+            First-layer pre-activations of P packs (any tensor with P rows for a critic
+            without hidden layers).
 
         Returns
         -------
-        Tensor (B / pac, pac * D)
+        Tensor (P, pac * D)
         """
         with torch.no_grad():
-            _, slopes = self._hidden(x, keep_slopes=True)
+            _, slopes = self._hidden_from(first_preactivation, keep_slopes=True) if self.hidden else (None, [])
         grad = self.out.weight  # (1, h_L): d score / d h_L
         for layer, slope in zip(reversed(self.hidden), reversed(slopes)):
             grad = (grad * slope) @ layer.weight  # (P, h_l) -> (P, h_{l-1})
-        return grad.expand(x.shape[0] // self.pac, -1)  # a critic with no hidden layer: the same row per pack
+        return grad.expand(first_preactivation.shape[0], -1)  # a critic with no hidden layer: the same row per pack
 
-    def _hidden(self, x: torch.Tensor, keep_slopes: bool = False):
-        """Hidden activations of the packs ``(B / pac, h_L)``, and optionally each layer's slopes."""
-        h = x.reshape(-1, x.shape[1] * self.pac)  # (B / pac, pac * D)
+    def _hidden_from(self, pre: torch.Tensor, keep_slopes: bool = False):
+        """From the first layer's pre-activations ``(P, h_1)``: the last hidden activations
+        ``(P, h_L)``, and optionally each layer's slopes."""
         slopes = []
-        for layer in self.hidden:
-            pre = layer(h)
+        for i, layer in enumerate(self.hidden):
+            if i:
+                pre = layer(h)
             h = nn.functional.leaky_relu(pre, self.negative_slope)
             slope = torch.where(pre > 0, 1.0, self.negative_slope) if keep_slopes else None
             if self.training and self.dropout > 0:
@@ -329,9 +351,11 @@ class CTGAN(BaseSynthesizer):
         real_in, fake_in = self._critic_input(real, real_index), self._critic_input(fake, cond_index)  # (B, D + C)
         # One critic pass over fake and real packs together: the first layer's weight
         # gradient (2,820 wide on Adult) is then computed and accumulated once, not twice.
-        fake_score, real_score = self.discriminator_(torch.cat([fake_in, real_in])).chunk(2)
+        scores, first = self.discriminator_.scores_and_first_preactivation(torch.cat([fake_in, real_in]))
+        fake_score, real_score = scores.chunk(2)
+        fake_first, real_first = first.chunk(2)
         wasserstein = fake_score.mean() - real_score.mean()
-        penalty = gradient_penalty(self.discriminator_, real_in, fake_in, self.pac, gen)
+        penalty = gradient_penalty(self.discriminator_, real_first, fake_first, gen)
         self._opt_d.zero_grad(set_to_none=True)
         (wasserstein + penalty).backward()
         self._opt_d.step()

@@ -3,7 +3,8 @@
 * the generator looks up the conditional vector's weight rows instead of multiplying
   by a one-hot vector;
 * the WGAN-GP penalty takes the critic's input gradient in closed form instead of by
-  double backpropagation.
+  double backpropagation, and interpolates the real and fake packs' first-layer
+  pre-activations instead of running the first layer on interpolated packs.
 
 Sizes are those of the Adult table (162 encoded columns, a 120-slot conditional vector).
 """
@@ -65,9 +66,14 @@ def test_closed_form_gradient_penalty_equals_double_backprop(hidden, dropout, tr
                                 discriminator_dims=hidden, pac=10)
     critic = Discriminator(config, dropout=dropout).train(training)
     real, fake = torch.rand(500, 282), torch.rand(500, 282)
+    # First-layer pre-activations as training keeps them from the critic pass (whose own
+    # dropout masks come from another generator here).
+    critic.noise_generator = torch.Generator().manual_seed(99)
+    _, first = critic.scores_and_first_preactivation(torch.cat([fake, real]))
+    fake_first, real_first = first.chunk(2)
     # The same generator seed draws the same mixing weights and dropout masks in both.
     critic.noise_generator = torch.Generator().manual_seed(7)
-    closed = gradient_penalty(critic, real, fake, 10, torch.Generator().manual_seed(3))
+    closed = gradient_penalty(critic, real_first, fake_first, torch.Generator().manual_seed(3))
     closed.backward()
     closed_grads = {n: p.grad.clone() for n, p in critic.named_parameters() if p.grad is not None}
     critic.zero_grad(set_to_none=True)
