@@ -31,7 +31,7 @@ from tqdm import tqdm
 from tabsynth.encoding import Span
 from tabsynth.models.base import BaseSynthesizer, adam
 from tabsynth.models.conditional import ConditionalSampler
-from tabsynth.models.losses import conditional_loss
+from tabsynth.models.generator_loss import generator_loss_gradient
 from tabsynth.models.wgan_gp import critic_step_gradients
 
 GUMBEL_TAU = 0.2
@@ -374,17 +374,19 @@ class CTGAN(BaseSynthesizer):
     def _generator_step(self) -> torch.Tensor:
         noise, column, category, cond_index = self._noise_and_condition(self.batch_size)
         raw = self.generator_(noise, cond_index)  # (B, width)
-        fake = self.layout_.activate(raw, tau=GUMBEL_TAU, generator=self._train_generator)
-        self.discriminator_.requires_grad_(False)
-        loss = -self.discriminator_(self._critic_input(fake, cond_index)).mean()
-        self.discriminator_.requires_grad_(True)
+        cond_one_hot = conditional = None
         if cond_index is not None:
             sampler = self.cond_sampler_
-            loss = loss + conditional_loss(raw, sampler.span_index, sampler.span_mask, column, category)
+            cond_one_hot = sampler.one_hot(cond_index)
+            conditional = (sampler.span_index, sampler.span_mask, column, category)
+        # Activation, frozen critic and conditional loss differentiated by hand
+        # (tabsynth.models.generator_loss); autograd takes it from the generator's output.
+        loss, raw_grad = generator_loss_gradient(self.discriminator_, self.layout_, raw.detach(), GUMBEL_TAU,
+                                                 self._train_generator, cond_one_hot, conditional)
         self._opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        raw.backward(raw_grad)
         self._opt_g.step()
-        return loss.detach()
+        return loss
 
     # ------------------------------------------------------------------ sampling
     def _guiding_condition(self, targets: list[tuple[Span, int]]) -> tuple[Span, int] | None:

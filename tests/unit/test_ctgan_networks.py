@@ -183,3 +183,49 @@ def test_hand_written_critic_step_equals_autograd_with_double_backprop(adult_cri
         expected = expected.grad if expected.grad is not None else torch.zeros_like(got)
         scale = float(expected.abs().max()) or 1.0
         torch.testing.assert_close(got.grad / scale, expected / scale, rtol=0, atol=2e-6, msg=name)
+
+
+@pytest.mark.parametrize("hidden, conditioned", [((256, 256), True), ((64,), True), ((256, 256), False), ((), True)])
+def test_hand_written_generator_loss_gradient_equals_autograd(adult_train, hidden, conditioned):
+    """``generator_loss_gradient`` against autograd through activate, the critic and the conditional loss."""
+    from tabsynth import Metadata
+    from tabsynth.encoding import TableEncoder
+    from tabsynth.models.conditional import ConditionalSampler
+    from tabsynth.models.generator_loss import generator_loss_gradient
+    from tabsynth.models.layout import SpanLayout
+    from tabsynth.models.losses import conditional_loss
+
+    frame = adult_train.sample(3000, random_state=3)
+    encoder = TableEncoder(Metadata.infer(frame), random_state=0).fit(frame)
+    layout = SpanLayout(encoder.spans_, encoder.width_, torch.device("cpu"))
+    data = layout.to_internal(torch.as_tensor(encoder.transform(frame), dtype=torch.float32))
+    sampler = ConditionalSampler(encoder.spans_, data, torch.device("cpu"), layout.position)
+    column, category, index = sampler.sample_train(500, torch.Generator().manual_seed(0))
+    cond_width = sampler.width if conditioned else 0
+    torch.manual_seed(4)
+    config = CTGANNetworkConfig(data_width=encoder.width_, cond_width=cond_width, embedding_dim=128,
+                                generator_dims=(256, 256), discriminator_dims=hidden, pac=10)
+    critic = Discriminator(config).train()
+    # Raw outputs of an untrained generator on real conditional vectors, scaled to a trained one's range.
+    raw = Generator(config)(torch.randn(500, 128), index if conditioned else None).detach() * 20
+    one_hot = sampler.one_hot(index) if conditioned else None
+    conditional = (sampler.span_index, sampler.span_mask, column, category) if conditioned else None
+
+    reference_raw = raw.clone().requires_grad_(True)
+    critic.noise_generator = torch.Generator().manual_seed(6)  # the Gumbel noise and dropout masks: one generator
+    fake = layout.activate(reference_raw, tau=0.2, generator=critic.noise_generator)
+    critic_in = fake if one_hot is None else torch.cat([fake, one_hot], dim=1)
+    reference = -critic(critic_in).mean()
+    if conditioned:
+        reference = reference + conditional_loss(reference_raw, *conditional)
+    reference.backward()
+
+    critic.zero_grad(set_to_none=True)
+    critic.noise_generator = torch.Generator().manual_seed(6)
+    loss, grad = generator_loss_gradient(critic, layout, raw, 0.2, critic.noise_generator, one_hot, conditional)
+
+    torch.testing.assert_close(loss, reference.detach(), rtol=1e-5, atol=1e-6)
+    scale = float(reference_raw.grad.abs().max())
+    assert scale > 0
+    torch.testing.assert_close(grad / scale, reference_raw.grad / scale, rtol=0, atol=1e-5)
+    assert all(p.grad is None for p in critic.parameters())  # the critic is frozen
