@@ -7,13 +7,17 @@ Usage::
     python benchmarks/engine_speed.py --device cuda    # on a GPU machine
     python benchmarks/engine_speed.py --save benchmarks/runs   # keep the fitted models (engine_quality --reuse)
     python benchmarks/engine_speed.py --sdv-epochs 10  # also time SDV side by side (benchmarks/.venv-peers)
+    python benchmarks/engine_speed.py --sdv-epochs 5 --interleave 4  # ... and alternate short fits of both
 
 Each model runs in its own subprocess so its peak resident memory is its own.
 Reference (SDV 2.0 on this machine's 2 cores, 26,049-row Adult split, 300 epochs; per-epoch
 work scaled by 1.25 for the 32,561-row file): encoder 13 s, TVAE 164 s, CTGAN ~900 s
 (~3 s/epoch), sampling 26,049 rows in 0.2 s (TVAE) / 0.4 s (CTGAN).
 
-This machine's speed drifts by 10-30% over minutes, so ``--sdv-epochs N`` also times SDV
+This machine's speed drifts by 10-30% over minutes, so ``--interleave K`` compares the two
+engines at the same moments: K rounds, each a short tabsynth fit then a short SDV fit, per-epoch
+times paired round by round; the table gives the median ratio and both projected 300-epoch
+fits (each engine's fixed costs plus 300 median epochs). ``--sdv-epochs N`` also times SDV
 itself in the same run, right after each tabsynth model: SDV 2.0's synthesizer on the same
 32,561-row file, its encoder and fixed costs measured, its epochs projected to the same
 count from N timed ones (benchmarks/_sdv_speed_worker.py, run by the peers' Python:
@@ -97,6 +101,54 @@ def measure_sdv(model_name: str, epochs: int, device: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# Epochs per interleaved block (tabsynth, SDV): ~5-10 s of training each on this machine.
+INTERLEAVE_EPOCHS = {"CTGAN": (6, 3), "TVAE": (30, 10)}
+
+
+def interleaved_epochs(model_name: str, rounds: int, device: str) -> list[dict]:
+    """Alternate short tabsynth and SDV fits; per round, each engine's median seconds per epoch."""
+    import statistics
+
+    import tabsynth as ts
+
+    real = ts.read_table(ADULT)
+    meta = ts.Metadata.infer(real)
+    ours_epochs, sdv_epochs = INTERLEAVE_EPOCHS[model_name]
+    out = []
+    for r in range(rounds):
+        model = getattr(ts, model_name)(epochs=ours_epochs, batch_size=500, device=device, random_state=r,
+                                        verbose=False)
+        model.fit(real, metadata=meta)
+        ours = statistics.median(h["seconds"] for h in model.loss_history_[1:])  # the first epoch warms up
+        sdv = measure_sdv(model_name, sdv_epochs, device)
+        out.append({"ours_s_per_epoch": ours, "sdv_s_per_epoch": sdv["s_per_epoch"], "sdv_fixed_s": sdv["fixed_s"]})
+        print(f"  {model_name} round {r + 1}: tabsynth {ours:.3f} s/epoch, SDV {sdv['s_per_epoch']:.3f} s/epoch",
+              file=sys.stderr, flush=True)
+    return out
+
+
+def print_interleaved(results: list[dict]) -> None:
+    import statistics
+
+    print(f"\nInterleaved: {len(results[0]['interleaved'])} rounds of a short tabsynth fit then a short SDV fit "
+          "(epochs per block: " + ", ".join(f"{m} {a}/{b}" for m, (a, b) in INTERLEAVE_EPOCHS.items())
+          + f"); fits projected to {results[0]['epochs']} epochs from the median epochs and each engine's fixed costs:")
+    header = (f"{'model':6} {'tabsynth s/epoch':>16} {'SDV s/epoch':>11} {'per epoch':>9} "
+              f"{'tabsynth fit s':>14} {'SDV fit s':>9} {'speed-up':>8}")
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        rounds = r["interleaved"]
+        ours = statistics.median(x["ours_s_per_epoch"] for x in rounds)
+        sdv = statistics.median(x["sdv_s_per_epoch"] for x in rounds)
+        ratio = statistics.median(x["sdv_s_per_epoch"] / x["ours_s_per_epoch"] for x in rounds)
+        ours_fixed = r["fit_s"] - r["s_per_epoch"] * r["epochs"]  # encoder and setup, from the full fit
+        ours_fit = ours_fixed + ours * r["epochs"]
+        sdv_fit = statistics.median(x["sdv_fixed_s"] for x in rounds) + sdv * r["epochs"]
+        print(f"{r['model']:6} {ours:16.3f} {sdv:11.3f} {ratio:8.2f}x {ours_fit:14.1f} {sdv_fit:9.1f} "
+              f"{sdv_fit / ours_fit:7.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=300)
@@ -106,6 +158,8 @@ def main() -> None:
     parser.add_argument("--save", default=None, help="directory to keep the fitted models in")
     parser.add_argument("--sdv-epochs", type=int, default=0,
                         help="also time SDV side by side over this many epochs (0: only the fixed reference)")
+    parser.add_argument("--interleave", type=int, default=0,
+                        help="also alternate this many rounds of short tabsynth and SDV fits (needs SDV's environment)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -123,6 +177,8 @@ def main() -> None:
         if args.sdv_epochs:
             results[-1]["sdv"] = measure_sdv(name, args.sdv_epochs, args.device)
             print(f"done SDV {name}: {results[-1]['sdv']['s_per_epoch']:.3f} s/epoch", file=sys.stderr, flush=True)
+        if args.interleave:
+            results[-1]["interleaved"] = interleaved_epochs(name, args.interleave, args.device)
 
     print(f"\nAdult train ({results[0]['rows']:,} rows), batch 500, {args.epochs} epochs, "
           f"device {results[0]['device']}, torch threads {results[0]['torch_threads']}")
@@ -152,6 +208,8 @@ def main() -> None:
             print(f"{r['model']:6} {sdv['encoder_s']:13.1f} {sdv['fixed_s']:11.1f} {sdv['s_per_epoch']:11.3f} "
                   f"{projected:9.1f} {r['fit_s']:14.1f} {projected / r['fit_s']:7.2f}x "
                   f"{sdv['s_per_epoch'] / r['s_per_epoch']:8.2f}x")
+    if any("interleaved" in r for r in results):
+        print_interleaved([r for r in results if "interleaved" in r])
     print(json.dumps(results))
 
 
