@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tabsynth.models.flat_parameters import grad_buffer as _grad_of
 from tabsynth.models.layout import SpanLayout
 
 # d relu(a) / d a applied to an incoming gradient, given relu's output: the op autograd uses.
@@ -137,6 +138,7 @@ def negative_elbo_step(x: torch.Tensor, eps: torch.Tensor, encoder_layers: list[
         inverse_variance = scale.pow(-2)
         squared_sums = residual.square().sum(dim=0)  # (V,)
         value_nll = 0.5 * torch.dot(squared_sums, inverse_variance) + batch * torch.log(scale).sum()
+        # squashed is overwritten in place here: its last use.
         torch.mul(squashed.square_().sub_(1).mul_(residual), inverse_variance * k, out=delta[:, :n_values])
         sigma_grad = _grad_of(sigma)
         sigma_grad[n_values:] = 0
@@ -156,14 +158,8 @@ def negative_elbo_step(x: torch.Tensor, eps: torch.Tensor, encoder_layers: list[
         latent_grad = mlp_backward(delta, decoded, decoder_layers, input_gradient=True)  # dL/dz
         head_grad = torch.empty_like(encoded[-1])  # [dL/dmu, dL/dlogvar]
         torch.add(latent_grad, mu, alpha=1.0 / batch, out=head_grad[:, :embedding])
+        # variance is overwritten in place here (after the KL term): its last use.
         torch.addcmul(variance.sub_(1).mul_(0.5 / batch), latent_grad * eps, std, value=0.5,
                       out=head_grad[:, embedding:])
         mlp_backward(head_grad, encoded, encoder_layers, input_gradient=False)
         return torch.stack([loss_factor * reconstruction + kl, reconstruction, kl])
-
-
-def _grad_of(parameter: nn.Parameter) -> torch.Tensor:
-    """The parameter's gradient buffer, allocated (zeros) when missing."""
-    if parameter.grad is None:
-        parameter.grad = torch.zeros_like(parameter)
-    return parameter.grad

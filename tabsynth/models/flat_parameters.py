@@ -3,7 +3,7 @@
 torch's fused Adam is one kernel call per step, but the Python around it does
 bookkeeping per parameter tensor (step counters, dtype and device grouping). On a
 2-core CPU that bookkeeping cost TVAE ~220 us of a 4 ms step for its 13 tensors; on one
-flat tensor the whole step takes ~80 us, and zeroing the gradients is one call. The
+flat tensor the whole step takes ~80 us. The
 element-wise update is the same (Adam has no cross-element terms), so training follows
 the same arithmetic, not an approximation of it.
 """
@@ -41,6 +41,10 @@ class FlatParameters:
     tensors : list of nn.Parameter
         The modules' parameters, in ``modules``' ``parameters()`` order.
 
+    Gradients must be overwritten or zeroed in place, never set to None or replaced
+    (``module.zero_grad()``'s default sets them to None): a parameter whose ``.grad`` no
+    longer views the buffer silently drops out of the optimiser's step.
+
     Raises
     ------
     ValueError
@@ -67,12 +71,16 @@ class FlatParameters:
             p.data = view
             p.grad = self.parameter.grad[offset : offset + p.numel()].view_as(p)
 
-    def zero_grad(self) -> None:
-        """Set every gradient to 0 (one call; the views stay in place)."""
-        self.parameter.grad.zero_()
-
     def unflatten(self) -> None:
         """Give every parameter its own storage again and drop the gradients (after training)."""
         for p in self.tensors:
             p.data = p.data.clone()
             p.grad = None
+
+
+def grad_buffer(parameter: torch.Tensor) -> torch.Tensor:
+    """The parameter's gradient buffer, allocated (zeros) when missing; hand-written backward
+    passes write into it with ``out=``."""
+    if parameter.grad is None:
+        parameter.grad = torch.zeros_like(parameter)
+    return parameter.grad

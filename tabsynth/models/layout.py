@@ -164,7 +164,8 @@ class SpanLayout:
 
     def _log_partition_sum(self, shift: torch.Tensor, totals: torch.Tensor) -> torch.Tensor:
         """Sum over rows and spans of ``logsumexp(span) = log(total) + shift``; ``shift`` is
-        ``(B, 1)`` (one per row, counted once per span) or ``(B, S)``."""
+        ``(B, 1)`` (one per row, counted once per span) or ``(B, S)``. With a single span the
+        two shapes coincide and so do the two readings."""
         shift_sum = shift.sum() * (self.n_soft_spans if shift.shape[1] == 1 else 1)
         return torch.log(totals).sum() + shift_sum
 
@@ -209,7 +210,7 @@ class SpanLayout:
             shift = detached.amax(dim=1, keepdim=True)  # (B, 1)
             exps = torch.exp(soft - shift)
             totals = exps @ membership
-            if float(totals.detach().amin()) >= _UNDERFLOW_GUARD:
+            if totals.numel() == 0 or float(totals.detach().amin()) >= _UNDERFLOW_GUARD:
                 return shift, exps, totals
         shift = _segment_max(detached, self.segment, self.n_soft_spans)
         exps = torch.exp(soft - shift @ membership.T)

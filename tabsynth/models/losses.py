@@ -42,6 +42,7 @@ def gradient_penalty(discriminator: nn.Module, real_preactivation: torch.Tensor,
     """
     packs = real_preactivation.shape[0]
     alpha = torch.rand((packs, 1), generator=generator, device=real_preactivation.device)
+    alpha = alpha.to(real_preactivation.dtype)
     mixed = torch.lerp(fake_preactivation, real_preactivation, alpha)  # alpha * real + (1 - alpha) * fake
     norms = discriminator.input_gradient(mixed).norm(2, dim=1)  # (P,)
     return weight * ((norms - 1) ** 2).mean()

@@ -44,6 +44,14 @@ def _mlp(dim: int, hidden: tuple[int, ...]) -> tuple[nn.Sequential, int]:
     return nn.Sequential(*layers), dim
 
 
+def _linear_relu_layers(body: nn.Sequential) -> list[nn.Linear]:
+    """The Linear layers of a Linear/ReLU stack; the hand-written ELBO gradient assumes no other layer."""
+    if not all(isinstance(m, (nn.Linear, nn.ReLU)) for m in body):
+        raise TypeError("TVAE's hand-written ELBO gradient covers Linear and ReLU layers only; "
+                        "update tabsynth/models/elbo.py before adding other layers.")
+    return [m for m in body if isinstance(m, nn.Linear)]
+
+
 class Encoder(nn.Module):
     """``(B, data_width)`` rows -> posterior mean and log-variance, each ``(B, embedding)``.
 
@@ -63,7 +71,7 @@ class Encoder(nn.Module):
 
     def linears(self) -> list[nn.Linear]:
         """The linear layers in order, a ReLU between consecutive ones (for :mod:`~tabsynth.models.elbo`)."""
-        return [m for m in self.body if isinstance(m, nn.Linear)] + [self.head]
+        return _linear_relu_layers(self.body) + [self.head]
 
 
 class Decoder(nn.Module):
@@ -83,7 +91,7 @@ class Decoder(nn.Module):
 
     def linears(self) -> list[nn.Linear]:
         """The linear layers in order, a ReLU between consecutive ones (for :mod:`~tabsynth.models.elbo`)."""
-        return [m for m in self.body if isinstance(m, nn.Linear)]
+        return _linear_relu_layers(self.body)
 
 
 class TVAE(BaseSynthesizer):
@@ -152,15 +160,17 @@ class TVAE(BaseSynthesizer):
         self._data = data  # (n, width), the span layout's internal order
         self.loss_history_ = []
         progress = tqdm(range(self.epochs), desc="TVAE", unit="epoch", disable=not self.verbose)
-        for epoch in progress:
-            start = time.perf_counter()
-            loss, recon, kl = self._train_epoch()
-            self.loss_history_.append({"epoch": epoch + 1, "loss": loss, "reconstruction": recon, "kl": kl,
-                                       "seconds": time.perf_counter() - start})
-            progress.set_postfix(loss=f"{loss:.3f}")
-            self._end_of_epoch(epoch + 1)
-        flat.unflatten()
-        del self._data, self._optimizer, self._layers
+        try:
+            for epoch in progress:
+                start = time.perf_counter()
+                loss, recon, kl = self._train_epoch()
+                self.loss_history_.append({"epoch": epoch + 1, "loss": loss, "reconstruction": recon, "kl": kl,
+                                           "seconds": time.perf_counter() - start})
+                progress.set_postfix(loss=f"{loss:.3f}")
+                self._end_of_epoch(epoch + 1)
+        finally:  # also when training is interrupted: parameters get their own storage back
+            flat.unflatten()
+            del self._data, self._optimizer, self._layers
 
     def _train_epoch(self) -> tuple[float, float, float]:
         self.vae_encoder_.train()

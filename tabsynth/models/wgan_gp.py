@@ -36,9 +36,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tabsynth.models.flat_parameters import grad_buffer as _grad_of
+
 
 def critic_step_gradients(critic: nn.Module, fake_rows: torch.Tensor, real_rows: torch.Tensor,
-                          generator: torch.Generator, weight: float = 10.0) -> torch.Tensor:
+                          generator: torch.Generator, penalty_weight: float = 10.0) -> torch.Tensor:
     """WGAN-GP critic loss of one batch, with every critic parameter's gradient written into ``.grad``.
 
     Draws, in this order and from these generators (the autograd reference draws the
@@ -52,7 +54,7 @@ def critic_step_gradients(critic: nn.Module, fake_rows: torch.Tensor, real_rows:
         Critic inputs (rows with their conditional vectors); B divisible by ``critic.pac``.
     generator : torch.Generator
         Draws the mixing weights.
-    weight : float
+    penalty_weight : float
         lambda, the penalty's weight.
 
     Returns
@@ -81,14 +83,14 @@ def critic_step_gradients(critic: nn.Module, fake_rows: torch.Tensor, real_rows:
 
         # Penalty: slopes at the interpolated packs (their first pre-activation is the
         # interpolation of the pass's, the layer being linear), then the input gradient.
-        alpha = torch.rand((n_packs, 1), generator=generator, device=packs.device)
+        alpha = torch.rand((n_packs, 1), generator=generator, device=packs.device).to(packs.dtype)
         mixed_slopes = []
         if hidden:
             pre = torch.lerp(first[:n_packs], first[n_packs:], alpha)  # alpha * real + (1 - alpha) * fake
             for i, layer in enumerate(hidden):
                 if i:
-                    pre = torch.addmm(layer.bias, activation, layer.weight.t())
-                activation, slope = critic.activate(pre)
+                    pre = torch.addmm(layer.bias, mixed_activation, layer.weight.t())
+                mixed_activation, slope = critic.activate(pre)
                 mixed_slopes.append(slope)
         u = [None] * len(hidden)  # u[i] (P, h_i)
         if hidden:
@@ -99,11 +101,11 @@ def critic_step_gradients(critic: nn.Module, fake_rows: torch.Tensor, real_rows:
         else:
             input_grad = out.weight.expand(n_packs, -1)
         norms = input_grad.norm(2, dim=1, keepdim=True)  # (P, 1)
-        penalty = weight * (norms - 1).square().mean()
+        penalty = penalty_weight * (norms - 1).square().mean()
         # d penalty / d input_grad is G = coefficient * input_grad, one coefficient per pack (a
         # zero norm has no direction: 0, as autograd's). G is never formed: the products
         # that take it scale the narrow side (u_0, or the (P, h_0) result) by the coefficient.
-        coefficient = (2 * weight / n_packs) * torch.where(norms > 0, 1 - 1 / norms, 0.0)  # (P, 1)
+        coefficient = (2 * penalty_weight / n_packs) * torch.where(norms > 0, 1 - 1 / norms, 0.0)  # (P, 1)
 
         # Backward: the pass's deltas and the penalty's chain, layer by layer.
         score_grad = torch.full((2 * n_packs, 1), 1.0 / n_packs, device=packs.device, dtype=packs.dtype)
@@ -138,10 +140,3 @@ def critic_step_gradients(critic: nn.Module, fake_rows: torch.Tensor, real_rows:
             if i:
                 delta = torch.mm(delta, hidden[i].weight)
         return torch.stack([wasserstein, penalty])
-
-
-def _grad_of(parameter: nn.Parameter) -> torch.Tensor:
-    """The parameter's gradient buffer, allocated (zeros) when missing."""
-    if parameter.grad is None:
-        parameter.grad = torch.zeros_like(parameter)
-    return parameter.grad
