@@ -83,6 +83,7 @@ def measure(model_name: str, epochs: int, device: str, sample_rows: int, save: s
     return {
         "model": model_name, "device": str(model.device_), "rows": len(real), "epochs": epochs,
         "encoder_fit_s": encoder_s, "fit_s": fit_s, "s_per_epoch": sum(epoch_s) / len(epoch_s),
+        "first_epoch_s": epoch_s[0],
         "sample_rows": sample_rows, "sample_s": sample_s, "rows_per_minute": sample_rows / sample_s * 60,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "torch_threads": torch.get_num_threads(),
@@ -142,8 +143,9 @@ def print_interleaved(results: list[dict]) -> None:
         ours = statistics.median(x["ours_s_per_epoch"] for x in rounds)
         sdv = statistics.median(x["sdv_s_per_epoch"] for x in rounds)
         ratio = statistics.median(x["sdv_s_per_epoch"] / x["ours_s_per_epoch"] for x in rounds)
-        ours_fixed = r["fit_s"] - r["s_per_epoch"] * r["epochs"]  # encoder and setup, from the full fit
-        ours_fit = ours_fixed + ours * r["epochs"]
+        # Encoder, setup and the first (warm-up) epoch, from the full fit; then the median epochs.
+        ours_fixed = r["fit_s"] - (r["s_per_epoch"] * r["epochs"] - r["first_epoch_s"])
+        ours_fit = ours_fixed + ours * (r["epochs"] - 1)
         sdv_fit = statistics.median(x["sdv_fixed_s"] for x in rounds) + sdv * r["epochs"]
         print(f"{r['model']:6} {ours:16.3f} {sdv:11.3f} {ratio:8.2f}x {ours_fit:14.1f} {sdv_fit:9.1f} "
               f"{sdv_fit / ours_fit:7.2f}x")
@@ -166,6 +168,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child, args.epochs, args.device, args.sample_rows, args.save)))
         return
+    peers = Path(os.environ.get("TABSYNTH_PEERS_PYTHON", PEERS_PYTHON))
+    if (args.sdv_epochs or args.interleave) and not peers.exists():  # fail before the long tabsynth fits
+        raise SystemExit(f"--sdv-epochs and --interleave need SDV's environment: {peers} is missing; "
+                         "run `bash benchmarks/setup_peers.sh` or set TABSYNTH_PEERS_PYTHON.")
 
     results = []
     for name in args.models:
