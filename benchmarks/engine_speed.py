@@ -128,6 +128,12 @@ def interleaved_epochs(model_name: str, rounds: int, device: str) -> list[dict]:
     return out
 
 
+def print_header(header: str) -> None:
+    """A table's column names and a rule under them."""
+    print(header)
+    print("-" * len(header))
+
+
 def print_interleaved(results: list[dict]) -> None:
     import statistics
 
@@ -136,8 +142,7 @@ def print_interleaved(results: list[dict]) -> None:
           + f"); fits projected to {results[0]['epochs']} epochs from the median epochs and each engine's fixed costs:")
     header = (f"{'model':6} {'tabsynth s/epoch':>16} {'SDV s/epoch':>11} {'per epoch':>9} "
               f"{'tabsynth fit s':>14} {'SDV fit s':>9} {'speed-up':>8}")
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     for r in results:
         rounds = r["interleaved"]
         ours = statistics.median(x["ours_s_per_epoch"] for x in rounds)
@@ -190,8 +195,7 @@ def main() -> None:
           f"device {results[0]['device']}, torch threads {results[0]['torch_threads']}")
     header = (f"{'model':6} {'encoder s':>9} {'s/epoch':>8} {'fit s':>8} {'SDV fit s':>9} {'speed-up':>8} "
               f"{'sample rows/min':>15} {'vs SDV':>7} {'peak RSS MiB':>12}")
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     for r in results:
         reference = sdv_reference_fit_s(r["model"], r["epochs"])
         sample_ratio = r["rows_per_minute"] / 60 / SDV_SAMPLE_ROWS_PER_S[r["model"]]
@@ -206,8 +210,7 @@ def main() -> None:
               f"({measured[0]['sdv']['epochs']} epochs timed, projected to {args.epochs}):")
         header = (f"{'model':6} {'SDV encoder s':>13} {'SDV fixed s':>11} {'SDV s/epoch':>11} {'SDV fit s':>9} "
                   f"{'tabsynth fit s':>14} {'speed-up':>8} {'per epoch':>9}")
-        print(header)
-        print("-" * len(header))
+        print_header(header)
         for r in measured:
             sdv = r["sdv"]
             projected = sdv["fixed_s"] + sdv["s_per_epoch"] * r["epochs"]
