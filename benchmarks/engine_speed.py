@@ -90,9 +90,14 @@ def measure(model_name: str, epochs: int, device: str, sample_rows: int, save: s
     }
 
 
+def peers_python() -> Path:
+    """The Python of SDV's environment: ``$TABSYNTH_PEERS_PYTHON`` or benchmarks/.venv-peers."""
+    return Path(os.environ.get("TABSYNTH_PEERS_PYTHON", PEERS_PYTHON))
+
+
 def measure_sdv(model_name: str, epochs: int, device: str) -> dict:
     """SDV's own fit timed on this machine now (see the module docstring)."""
-    python = Path(os.environ.get("TABSYNTH_PEERS_PYTHON", PEERS_PYTHON))
+    python = peers_python()
     if not python.exists():
         raise SystemExit(f"--sdv-epochs needs SDV's environment: {python} is missing; "
                          "run `bash benchmarks/setup_peers.sh` or set TABSYNTH_PEERS_PYTHON.")
@@ -173,7 +178,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child, args.epochs, args.device, args.sample_rows, args.save)))
         return
-    peers = Path(os.environ.get("TABSYNTH_PEERS_PYTHON", PEERS_PYTHON))
+    peers = peers_python()
     if (args.sdv_epochs or args.interleave) and not peers.exists():  # fail before the long tabsynth fits
         raise SystemExit(f"--sdv-epochs and --interleave need SDV's environment: {peers} is missing; "
                          "run `bash benchmarks/setup_peers.sh` or set TABSYNTH_PEERS_PYTHON.")
