@@ -383,7 +383,7 @@ class CTGAN(BaseSynthesizer):
         # (tabsynth.models.generator_loss); autograd takes it from the generator's output.
         loss, raw_grad = generator_loss_gradient(self.discriminator_, self.layout_, raw.detach(), GUMBEL_TAU,
                                                  self._train_generator, cond_one_hot, conditional)
-        self._opt_g.zero_grad(set_to_none=True)
+        self._opt_g.zero_grad()
         raw.backward(raw_grad)
         self._opt_g.step()
         return loss
