@@ -9,20 +9,17 @@ sampled from its posterior over modes, and a scalar ``(x - mu_k) / (4 sigma_k)``
 Speed: fitting the mixture on every row is the known bottleneck (about 13 s of a
 14 s run on Adult in SDV). We fit on a seeded random subsample of at most
 ``max_fit_rows`` rows, which keeps every mode with more than about 0.5% of the mass,
-and assign modes for all rows with a vectorised posterior of our own.
+with a vectorised one-column fit of our own (:mod:`tabsynth.encoding.mixture`), and
+assign modes for all rows with a vectorised posterior.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import BayesianGaussianMixture
-
 from tabsynth._runtime import exact_denormals
 from tabsynth.encoding.base import ColumnEncoder, restore_dtype
+from tabsynth.encoding.mixture import MixtureFit, fit_dirichlet_process_mixture
 from tabsynth.encoding.spans import Span
 from tabsynth.metadata import ColumnMetadata
 
@@ -30,6 +27,15 @@ from tabsynth.metadata import ColumnMetadata
 _SIGMA_SPAN = 4.0
 _CLIP = 0.99
 _NS_PER_SECOND = 1_000_000_000
+
+
+def _fit_mixture(values: np.ndarray, n_components: int, rng: np.random.Generator) -> MixtureFit:
+    """The column's Dirichlet-process mixture; one point mass when there is a single value."""
+    if len(values) < 2:
+        return MixtureFit(weights=np.ones(1), means=values[:1].astype(float), variances=np.zeros(1),
+                          n_iter=0, converged=True)
+    with exact_denormals():  # the same numbers whatever torch's flush-to-zero setting
+        return fit_dirichlet_process_mixture(values, n_components, rng)
 
 
 class NumericalEncoder(ColumnEncoder):
@@ -82,25 +88,15 @@ class NumericalEncoder(ColumnEncoder):
         if len(values) > self.max_fit_rows:
             values = rng.choice(values, self.max_fit_rows, replace=False)
         n_components = int(min(self.max_modes, max(1, len(np.unique(values)))))
-        mixture = BayesianGaussianMixture(
-            n_components=n_components,
-            weight_concentration_prior_type="dirichlet_process",
-            weight_concentration_prior=1e-3,
-            n_init=1,
-            max_iter=100,
-            random_state=int(rng.integers(2**31 - 1)),
-        )
-        with warnings.catch_warnings(), exact_denormals():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            mixture.fit(values.reshape(-1, 1))
-        keep = mixture.weights_ > self.weight_threshold
+        mixture = _fit_mixture(values, n_components, rng)
+        keep = mixture.weights > self.weight_threshold
         if not keep.any():
-            keep = mixture.weights_ == mixture.weights_.max()
-        self.means_ = mixture.means_[keep, 0].astype(float)
+            keep = mixture.weights == mixture.weights.max()
+        self.means_ = mixture.means[keep]
         # A floor on sigma keeps columns with a few repeated values (0, 1, 2 ...) finite.
         spread = max(float(values.std()), 1e-6)
-        self.stds_ = np.maximum(np.sqrt(mixture.covariances_[keep].reshape(-1)), 1e-3 * spread)
-        self.weights_ = mixture.weights_[keep] / mixture.weights_[keep].sum()
+        self.stds_ = np.maximum(np.sqrt(mixture.variances[keep]), 1e-3 * spread)
+        self.weights_ = mixture.weights[keep] / mixture.weights[keep].sum()
         self._add_tail_mode(self._to_numbers(series))
         return self
 
