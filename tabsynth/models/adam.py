@@ -1,9 +1,10 @@
-"""Adam for the training loops: torch's fused Adam kernel without ``torch.optim.Adam``'s wrapper.
+"""Adam for the training loops: torch's Adam kernels without ``torch.optim.Adam``'s wrapper.
 
 Adam is Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization", with L2 weight
 decay added to the gradient (``torch.optim.Adam``'s ``weight_decay``, not AdamW). The
 update itself is torch's: :func:`torch.optim.adam.adam`, the functional API that
-``torch.optim.Adam`` calls, with ``fused=True`` (one kernel for all tensors).
+``torch.optim.Adam`` calls, with ``fused=True`` (one kernel for all tensors) on CPU and
+CUDA, and torch's single-tensor loop on other devices.
 
 Why not ``torch.optim.Adam`` itself: on CPU its wrapper is a fixed cost that the models
 here pay thousands of times. Its constructor imports ``torch._dynamo`` (1.0 s in every
@@ -24,17 +25,17 @@ import torch
 from torch.optim.adam import adam as _functional_adam
 
 
-class FusedAdam:
-    """Adam over a fixed list of tensors, stepping with torch's fused kernel (CPU or CUDA).
+class Adam:
+    """Adam over a fixed list of tensors: torch's fused kernel on CPU and CUDA, its
+    single-tensor loop on other devices.
 
     Parameters
     ----------
     parameters : iterable of Tensor
-        Leaf tensors to update in place, float32 or float64, all on CPU or all on one
-        CUDA device. Each step updates those whose ``.grad`` is not None (as
-        ``torch.optim.Adam`` does).
+        Leaf tensors to update in place, float32 or float64, all on one device. Each step
+        updates those whose ``.grad`` is not None (as ``torch.optim.Adam`` does).
     lr : float
-        Learning rate.
+        Learning rate; the ``lr`` attribute may be changed between steps (a schedule).
     betas : (float, float)
         Decay rates of the first and second moment estimates.
     weight_decay : float
@@ -52,12 +53,13 @@ class FusedAdam:
                  weight_decay: float, eps: float = 1e-8):
         self.parameters = list(parameters)
         if not self.parameters:
-            raise ValueError("FusedAdam needs at least one parameter.")
+            raise ValueError("Adam needs at least one parameter.")
         self.lr, self.betas, self.weight_decay, self.eps = float(lr), tuple(betas), float(weight_decay), float(eps)
         self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.parameters]
         self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.parameters]
         # float32 step counters on the parameters' device: what the fused kernel reads.
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.parameters]
+        self.fused = self.parameters[0].device.type in ("cpu", "cuda")
 
     @torch.no_grad()
     def step(self) -> None:
@@ -69,7 +71,7 @@ class FusedAdam:
             [self.parameters[i] for i in active], [self.parameters[i].grad for i in active],
             [self.exp_avgs[i] for i in active], [self.exp_avg_sqs[i] for i in active], [],
             [self.steps[i] for i in active],
-            foreach=False, fused=True, amsgrad=False, maximize=False, capturable=False, differentiable=False,
+            foreach=False, fused=self.fused, amsgrad=False, maximize=False, capturable=False, differentiable=False,
             has_complex=False, beta1=self.betas[0], beta2=self.betas[1], lr=self.lr,
             weight_decay=self.weight_decay, eps=self.eps,
         )

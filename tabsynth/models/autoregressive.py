@@ -29,7 +29,8 @@ from tabsynth.encoding.token_table import TokenTable
 from tabsynth.metadata import Metadata, as_dataframe
 from tabsynth.models.ar_network import (ARNetworkConfig, ColumnAR, table_positions, training_positions,
                                         visibility)
-from tabsynth.models.base import BaseSynthesizer, steps_per_epoch
+from tabsynth.models.adam import Adam
+from tabsynth.models.base import BaseSynthesizer, adam, steps_per_epoch
 
 
 class Autoregressive(BaseSynthesizer):
@@ -137,8 +138,7 @@ class Autoregressive(BaseSynthesizer):
             return
         train, validation = self._split(tokens)
         self.network_.start_from_marginals(train)
-        optimizer = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate,
-                                     fused=self.device_.type in ("cpu", "cuda"))
+        optimizer = adam(self.network_.parameters(), self.learning_rate, 0.0, self.device_, betas=(0.9, 0.999))
         # Early stopping watches both uses of the model: unconditional sampling (table order)
         # and conditional sampling / imputation (given columns first), on fixed orders.
         any_order = training_positions(len(validation), tokens.shape[1], self._train_generator, self.device_)
@@ -162,8 +162,7 @@ class Autoregressive(BaseSynthesizer):
                 # Halve the step on a plateau: the last epochs fine-tune instead of jittering
                 # around the optimum (a noisy step leaves marginals off by a few percent).
                 waited += 1
-                for group in optimizer.param_groups:
-                    group["lr"] *= 0.5
+                optimizer.lr *= 0.5
             self._end_of_epoch(epoch)
             if waited >= self.patience:
                 break
@@ -177,7 +176,7 @@ class Autoregressive(BaseSynthesizer):
         order = torch.randperm(n, generator=self._train_generator, device=self.device_)
         return tokens[order[n_validation:]], tokens[order[:n_validation]]
 
-    def _train_epoch(self, data: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    def _train_epoch(self, data: torch.Tensor, optimizer: Adam) -> float:
         self.network_.train()
         n, n_columns = data.shape
         order = torch.randperm(n, generator=self._train_generator, device=self.device_)
@@ -187,7 +186,7 @@ class Autoregressive(BaseSynthesizer):
             batch = data[order[step * self.batch_size : (step + 1) * self.batch_size]]
             positions = training_positions(len(batch), n_columns, self._train_generator, self.device_)
             loss = self._batch_nll(batch, visibility(positions))
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += loss.detach()

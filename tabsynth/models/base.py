@@ -23,7 +23,7 @@ import torch
 
 from tabsynth.encoding import Span, TableEncoder
 from tabsynth.metadata import Metadata, as_dataframe
-from tabsynth.models.adam import FusedAdam
+from tabsynth.models.adam import Adam
 from tabsynth.models.layout import SpanLayout
 
 # Conditional sampling gives up (with an error, never fewer rows) after drawing this many
@@ -314,11 +314,8 @@ def steps_per_epoch(n_rows: int, batch_size: int) -> int:
 
 
 def adam(parameters, lr: float, weight_decay: float, device: torch.device,
-         betas: tuple[float, float] = (0.5, 0.9)) -> "FusedAdam | torch.optim.Adam":
-    """Adam over ``parameters`` (an iterable of tensors): torch's fused kernel (one call per step
-    instead of one per tensor; ~10% of a CTGAN step on CPU) through :class:`FusedAdam`, which
-    skips ``torch.optim.Adam``'s per-step wrapper; ``torch.optim.Adam`` on devices without the
-    fused kernel. Both have ``step()`` and ``zero_grad()``."""
-    if device.type in ("cpu", "cuda"):
-        return FusedAdam(parameters, lr, betas, weight_decay)
-    return torch.optim.Adam(parameters, lr=lr, betas=betas, weight_decay=weight_decay)
+         betas: tuple[float, float] = (0.5, 0.9)) -> Adam:
+    """Adam over ``parameters`` (an iterable of tensors on ``device``): torch's fused kernel
+    (one call per step instead of one per tensor; ~10% of a CTGAN step on CPU) through
+    :class:`~tabsynth.models.adam.Adam`, which skips ``torch.optim.Adam``'s per-step wrapper."""
+    return Adam(parameters, lr, betas, weight_decay)
