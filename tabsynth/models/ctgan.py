@@ -12,10 +12,13 @@ reference implementation's defaults:
 * a PacGAN discriminator (Lin et al. 2018) trained as a WGAN with gradient
   penalty (Gulrajani et al. 2017).
 
-Two computations take cheaper routes to the same functions (tested for equality in
+Some computations take cheaper routes to the same functions (tested for equality in
 tests/unit/test_ctgan_networks.py): the generator looks up the conditional vector's
-weight rows instead of multiplying by a one-hot vector, and the gradient penalty takes
-the critic's input gradient in closed form instead of by double backpropagation.
+weight rows instead of multiplying by a one-hot vector, the gradient penalty takes
+the critic's input gradient in closed form instead of by double backpropagation, and
+training differentiates both networks by hand, without autograd
+(:mod:`~tabsynth.models.wgan_gp`, :mod:`~tabsynth.models.generator_loss`,
+:mod:`~tabsynth.models.generator_backprop`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tqdm import tqdm
 from tabsynth.encoding import Span
 from tabsynth.models.base import BaseSynthesizer, adam
 from tabsynth.models.conditional import ConditionalSampler
+from tabsynth.models.generator_backprop import generator_backward, generator_forward
 from tabsynth.models.generator_loss import generator_loss_gradient
 from tabsynth.models.wgan_gp import critic_step_gradients
 
@@ -364,7 +368,8 @@ class CTGAN(BaseSynthesizer):
             real_index = cond_index[perm]
         real = self._data.index_select(0, rows)
         with torch.no_grad():
-            fake = self.layout_.activate(self.generator_(noise, cond_index), tau=GUMBEL_TAU, generator=gen)
+            raw, _ = generator_forward(self.generator_, noise, cond_index)  # training mode: batch statistics
+            fake = self.layout_.activate(raw, tau=GUMBEL_TAU, generator=gen)
         real_in, fake_in = self._critic_input(real, real_index), self._critic_input(fake, cond_index)  # (B, D + C)
         # Wasserstein loss and gradient penalty, gradients by hand (tabsynth.models.wgan_gp).
         wasserstein, _ = critic_step_gradients(self.discriminator_, fake_in, real_in, gen)
@@ -373,18 +378,17 @@ class CTGAN(BaseSynthesizer):
 
     def _generator_step(self) -> torch.Tensor:
         noise, column, category, cond_index = self._noise_and_condition(self.batch_size)
-        raw = self.generator_(noise, cond_index)  # (B, width)
+        raw, forward_pass = generator_forward(self.generator_, noise, cond_index)  # (B, width), no autograd
         cond_one_hot = conditional = None
         if cond_index is not None:
             sampler = self.cond_sampler_
             cond_one_hot = sampler.one_hot(cond_index)
             conditional = (sampler.span_index, sampler.span_mask, column, category)
         # Activation, frozen critic and conditional loss differentiated by hand
-        # (tabsynth.models.generator_loss); autograd takes it from the generator's output.
-        loss, raw_grad = generator_loss_gradient(self.discriminator_, self.layout_, raw.detach(), GUMBEL_TAU,
+        # (tabsynth.models.generator_loss), then the generator network (generator_backprop).
+        loss, raw_grad = generator_loss_gradient(self.discriminator_, self.layout_, raw, GUMBEL_TAU,
                                                  self._train_generator, cond_one_hot, conditional)
-        self._opt_g.zero_grad()
-        raw.backward(raw_grad)
+        generator_backward(self.generator_, forward_pass, raw_grad)  # overwrites every .grad
         self._opt_g.step()
         return loss
 
