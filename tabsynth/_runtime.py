@@ -62,8 +62,9 @@ DENORMALS_FLUSHED = flush_denormals()
 def exact_denormals():
     """Keep denormals in this thread for the block (float64 numpy/scikit-learn code).
 
-    scikit-learn's mixture fit takes logs of tiny probabilities; flushed to zero they give
-    ``-inf`` and NaN convergence checks. torch's worker threads keep their setting.
+    The numerical encoder's mixture fit (float64 NumPy) takes logs of tiny probabilities;
+    flushed to zero they give ``-inf`` and NaN convergence checks, and its results would
+    depend on whether torch's flush-to-zero was on. torch's worker threads keep their setting.
     """
     if not DENORMALS_FLUSHED:
         yield

@@ -41,7 +41,8 @@ class MixtureFit:
     means : ndarray
         Posterior means of the mode centres.
     variances : ndarray
-        Posterior expected variances ``w_k / nu_k`` (the inverse of the expected precision).
+        ``w_k / nu_k``, the inverse of each mode's expected precision ``1 / E[lambda_k]``
+        (what scikit-learn reports as ``covariances_``).
     n_iter : int
         Mean-field iterations run.
     converged : bool

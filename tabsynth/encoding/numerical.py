@@ -30,7 +30,7 @@ _NS_PER_SECOND = 1_000_000_000
 
 
 def _fit_mixture(values: np.ndarray, n_components: int, rng: np.random.Generator) -> MixtureFit:
-    """The column's Dirichlet-process mixture; one point mass when there is a single value."""
+    """The column's Dirichlet-process mixture; a point mass when the column has a single non-null row."""
     if len(values) < 2:
         return MixtureFit(weights=np.ones(1), means=values[:1].astype(float), variances=np.zeros(1),
                           n_iter=0, converged=True)

@@ -3,8 +3,8 @@
 Adam is Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization", with L2 weight
 decay added to the gradient (``torch.optim.Adam``'s ``weight_decay``, not AdamW). The
 update itself is torch's: :func:`torch.optim.adam.adam`, the functional API that
-``torch.optim.Adam`` calls, with ``fused=True`` (one kernel for all tensors) on CPU and
-CUDA, and torch's single-tensor loop on other devices.
+``torch.optim.Adam`` calls, with ``fused=True`` (one kernel for all tensors) on the
+devices torch has a fused Adam kernel for, and torch's single-tensor loop elsewhere.
 
 Why not ``torch.optim.Adam`` itself: on CPU its wrapper is a fixed cost that the models
 here pay thousands of times. Its constructor imports ``torch._dynamo`` (1.0 s in every
@@ -13,8 +13,8 @@ fresh process, 1.5% of a 300-epoch TVAE fit on Adult), and each ``step()`` spend
 that fit: 0.8 s). The tests check that this class gives the same parameters, bit for bit,
 as ``torch.optim.Adam(fused=True)``.
 
-DP-SGD (Opacus) wraps a ``torch.optim.Optimizer``; a private training path uses
-``torch.optim.Adam`` directly, not this class.
+This class is not a ``torch.optim.Optimizer``: code that needs one (Opacus's DP-SGD
+wraps an optimizer to clip and noise per-sample gradients) should use ``torch.optim.Adam``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ from typing import Iterable
 import torch
 from torch.optim.adam import adam as _functional_adam
 
+# Device types with a fused Adam kernel in torch 2.x.
+_FUSED_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
 
 class Adam:
-    """Adam over a fixed list of tensors: torch's fused kernel on CPU and CUDA, its
-    single-tensor loop on other devices.
+    """Adam over a fixed list of tensors on one device: torch's fused kernel where the device
+    has one (CPU, CUDA, MPS, XPU), its single-tensor loop elsewhere.
 
     Parameters
     ----------
@@ -46,7 +49,7 @@ class Adam:
     Raises
     ------
     ValueError
-        If ``parameters`` is empty.
+        If ``parameters`` is empty or spans several devices.
     """
 
     def __init__(self, parameters: Iterable[torch.Tensor], lr: float, betas: tuple[float, float],
@@ -54,12 +57,15 @@ class Adam:
         self.parameters = list(parameters)
         if not self.parameters:
             raise ValueError("Adam needs at least one parameter.")
+        devices = {p.device for p in self.parameters}
+        if len(devices) > 1:
+            raise ValueError(f"Adam's parameters must share one device, got {sorted(map(str, devices))}.")
         self.lr, self.betas, self.weight_decay, self.eps = float(lr), tuple(betas), float(weight_decay), float(eps)
         self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.parameters]
         self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.parameters]
         # float32 step counters on the parameters' device: what the fused kernel reads.
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.parameters]
-        self.fused = self.parameters[0].device.type in ("cpu", "cuda")
+        self.fused = self.parameters[0].device.type in _FUSED_DEVICE_TYPES
 
     @torch.no_grad()
     def step(self) -> None:

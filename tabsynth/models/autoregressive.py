@@ -138,7 +138,7 @@ class Autoregressive(BaseSynthesizer):
             return
         train, validation = self._split(tokens)
         self.network_.start_from_marginals(train)
-        optimizer = adam(self.network_.parameters(), self.learning_rate, 0.0, self.device_, betas=(0.9, 0.999))
+        optimizer = adam(self.network_.parameters(), self.learning_rate, 0.0, betas=(0.9, 0.999))
         # Early stopping watches both uses of the model: unconditional sampling (table order)
         # and conditional sampling / imputation (given columns first), on fixed orders.
         any_order = training_positions(len(validation), tokens.shape[1], self._train_generator, self.device_)

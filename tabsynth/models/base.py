@@ -313,9 +313,9 @@ def steps_per_epoch(n_rows: int, batch_size: int) -> int:
     return max(1, math.ceil(n_rows / batch_size))
 
 
-def adam(parameters, lr: float, weight_decay: float, device: torch.device,
-         betas: tuple[float, float] = (0.5, 0.9)) -> Adam:
-    """Adam over ``parameters`` (an iterable of tensors on ``device``): torch's fused kernel
-    (one call per step instead of one per tensor; ~10% of a CTGAN step on CPU) through
-    :class:`~tabsynth.models.adam.Adam`, which skips ``torch.optim.Adam``'s per-step wrapper."""
+def adam(parameters, lr: float, weight_decay: float, betas: tuple[float, float] = (0.5, 0.9)) -> Adam:
+    """Adam over ``parameters`` (an iterable of tensors on one device) through
+    :class:`~tabsynth.models.adam.Adam`: torch's fused kernel where the device has one (one
+    call per step instead of one per tensor; ~10% of a CTGAN step on CPU), without
+    ``torch.optim.Adam``'s per-step wrapper."""
     return Adam(parameters, lr, betas, weight_decay)

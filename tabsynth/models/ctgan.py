@@ -288,6 +288,10 @@ class CTGAN(BaseSynthesizer):
         super()._check_params()
         if not (isinstance(self.pac, int) and self.pac >= 1):
             raise ValueError(f"pac must be a positive integer, got {self.pac!r}.")
+        if self.batch_size < 2:
+            # Batch normalisation in the generator needs at least two rows per batch.
+            raise ValueError(f"CTGAN needs batch_size >= 2 (its generator uses batch normalisation), "
+                             f"got {self.batch_size}.")
         if self.batch_size % self.pac:
             raise ValueError(
                 f"batch_size={self.batch_size} must be a multiple of pac={self.pac}; "
@@ -313,8 +317,8 @@ class CTGAN(BaseSynthesizer):
         # data and the generator's output are in the span layout's internal order.
         self.cond_sampler_ = ConditionalSampler(self.encoder_.spans_, data, self.device_, self.layout_.position)
         self._data = data
-        self._opt_g = adam(self.generator_.parameters(), self.generator_lr, self.generator_decay, self.device_)
-        self._opt_d = adam(self.discriminator_.parameters(), self.discriminator_lr, self.discriminator_decay, self.device_)
+        self._opt_g = adam(self.generator_.parameters(), self.generator_lr, self.generator_decay)
+        self._opt_d = adam(self.discriminator_.parameters(), self.discriminator_lr, self.discriminator_decay)
         self.discriminator_.noise_generator = self._train_generator
         self.loss_history_ = []
         steps = max(1, data.shape[0] // self.batch_size)

@@ -62,8 +62,9 @@ def generator_forward(generator: nn.Module, noise: torch.Tensor,
                       cond_index: torch.Tensor | None) -> tuple[torch.Tensor, GeneratorPass]:
     """The generator's training-mode forward pass, without autograd.
 
-    Batch normalisation uses the batch's statistics and updates each layer's running
-    statistics and ``num_batches_tracked``, as ``nn.BatchNorm1d`` does in training mode.
+    Training mode only: batch normalisation uses the batch's statistics and updates each
+    layer's running statistics (momentum as set on the layer) and ``num_batches_tracked``,
+    as ``nn.BatchNorm1d`` does in training mode. Sampling uses the module's own forward.
 
     Parameters
     ----------
@@ -75,7 +76,18 @@ def generator_forward(generator: nn.Module, noise: torch.Tensor,
     -------
     raw : Tensor (B, data_width)
     GeneratorPass
+
+    Raises
+    ------
+    ValueError
+        If the generator is in eval mode, or the batch has fewer than 2 rows (batch
+        statistics need two; ``nn.BatchNorm1d`` refuses one row the same way).
     """
+    if not generator.training:
+        raise ValueError("generator_forward is the training pass; call generator.train() first "
+                         "(sampling uses the module's forward in eval mode).")
+    if noise.shape[0] < 2:
+        raise ValueError(f"generator_forward needs at least 2 rows for batch statistics, got {noise.shape[0]}.")
     with torch.no_grad():
         batch, embedding = noise.shape
         widths = [block.fc.dense.out_features for block in generator.blocks]

@@ -8,7 +8,7 @@ Gumbel-softmax-activated rows plus the conditional loss:
 Everything after ``raw`` (activation, the frozen critic, the cross-entropy) has a
 short closed form, so it is differentiated here by hand, without an autograd graph;
 the generator network itself (residual blocks with batch normalisation) is then
-back-propagated by autograd from ``raw.backward(grad)``. Why: on a 2-core CPU at
+back-propagated by :func:`~tabsynth.models.generator_backprop.generator_backward`. Why: on a 2-core CPU at
 Adult's size the activation, critic and conditional loss took ~3 ms of a ~9.5 ms
 generator step through autograd. The autograd form stays the reference
 (``layout.activate``, ``Discriminator.forward``, ``losses.conditional_loss``); the tests

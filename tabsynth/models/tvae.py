@@ -154,7 +154,7 @@ class TVAE(BaseSynthesizer):
     def _fit_matrix(self, data: torch.Tensor) -> None:
         # Gradients are computed by hand (tabsynth.models.elbo) into one flat buffer.
         flat = FlatParameters([self.vae_encoder_, self.decoder_])
-        self._optimizer = adam([flat.parameter], self.learning_rate, self.l2scale, self.device_,
+        self._optimizer = adam([flat.parameter], self.learning_rate, self.l2scale,
                                betas=(0.9, 0.999))
         self._layers = (self.vae_encoder_.linears(), self.decoder_.linears())
         self._data = data  # (n, width), the span layout's internal order

@@ -188,6 +188,9 @@ def test_bad_hyperparameters_and_devices(shoppers_small):
     with pytest.raises(ValueError) as info:
         ts.CTGAN(batch_size=505).fit(shoppers_small)
     assert str(info.value) == "batch_size=505 must be a multiple of pac=10; try batch_size=500."
+    with pytest.raises(ValueError) as info:  # one row: no batch statistics for the generator's batch norm
+        ts.CTGAN(batch_size=1, pac=1).fit(shoppers_small)
+    assert str(info.value) == "CTGAN needs batch_size >= 2 (its generator uses batch normalisation), got 1."
     with pytest.raises(ValueError) as info:
         ts.TVAE(epochs=0).fit(shoppers_small)
     assert str(info.value) == "epochs must be a positive integer, got 0."

@@ -61,9 +61,11 @@ def test_fused_adam_matches_torch_optim_adam_bit_for_bit(income_classification, 
     assert sum(losses[-10:]) < 0.8 * sum(losses[:10])  # it learns (log-loss 0.69 -> ~0.4)
 
 
-def test_fused_adam_refuses_no_parameters():
+def test_adam_refuses_no_parameters_and_mixed_devices():
     with pytest.raises(ValueError, match="at least one parameter"):
         Adam([], 1e-3, (0.9, 0.999), 0.0)
+    with pytest.raises(ValueError, match="share one device"):
+        Adam([torch.zeros(3), torch.zeros(3, device="meta")], 1e-3, (0.9, 0.999), 0.0)
 
 
 def test_fused_adam_does_not_import_torch_dynamo():

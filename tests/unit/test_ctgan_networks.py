@@ -274,3 +274,13 @@ def test_hand_written_generator_backprop_equals_autograd(adult_critic_rows, gene
     for (name, expected), got in zip(reference.named_buffers(), generator.buffers()):
         torch.testing.assert_close(got, expected, msg=name)
     assert not raw.requires_grad  # no autograd graph was recorded
+
+
+def test_generator_forward_refuses_eval_mode_and_single_rows():
+    from tabsynth.models.generator_backprop import generator_forward
+
+    generator = Generator(ADULT)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        generator_forward(generator, torch.randn(1, 128), torch.zeros(1, dtype=torch.long))
+    with pytest.raises(ValueError, match="training pass"):
+        generator_forward(generator.eval(), torch.randn(10, 128), torch.zeros(10, dtype=torch.long))
