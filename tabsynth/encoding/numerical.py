@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from tabsynth._runtime import exact_denormals
 from tabsynth.encoding.base import ColumnEncoder, restore_dtype
 from tabsynth.encoding.mixture import MixtureFit, fit_dirichlet_process_mixture
