@@ -98,7 +98,8 @@ def fit_dirichlet_process_mixture(values: np.ndarray, n_components: int, rng: np
                    concentration=weight_concentration)
     labels = kmeans_1d(x, n_components, rng) if initial_labels is None else np.asarray(initial_labels)
     # Responsibilities are (k, n), modes by rows: the per-value reductions over modes then
-    # combine k contiguous rows, 5-10x faster in NumPy than reducing a short last axis.
+    # combine k contiguous rows: on 5000 x 10, NumPy's sum is 8x and max 16x faster than
+    # reducing a short last axis.
     resp = np.zeros((n_components, len(x)))
     resp[labels, np.arange(len(x))] = 1.0
     posterior = _Posterior.update(x, resp, prior, reg_variance)

@@ -96,7 +96,7 @@ def generator_forward(generator: nn.Module, noise: torch.Tensor,
         hidden[:, start:] = noise
         starts, preactivations, statistics = [], [], []
         for block, width in zip(generator.blocks, widths):
-            pre = _conditioned_linear(block.fc, hidden[:, start:], cond_index)
+            pre = block.fc(hidden[:, start:], cond_index)
             bn = block.bn
             normalised, mean, inverse_std = torch.native_batch_norm(
                 pre, bn.weight, bn.bias, bn.running_mean, bn.running_var, True, bn.momentum, bn.eps)
@@ -106,7 +106,7 @@ def generator_forward(generator: nn.Module, noise: torch.Tensor,
             torch.clamp_min(normalised, 0, out=hidden[:, start : start + width])
             preactivations.append(pre)
             statistics.append((mean, inverse_std))
-        raw = _conditioned_linear(generator.out, hidden, cond_index)
+        raw = generator.out(hidden, cond_index)
     return raw, GeneratorPass(hidden, starts, preactivations, statistics, cond_index)
 
 
@@ -134,14 +134,6 @@ def generator_backward(generator: nn.Module, forward_pass: GeneratorPass, raw_gr
             input_grad = _linear_backward(block.fc, hidden[:, start:], pre_grad, cond_index, input_gradient=k > 0)
             if k > 0:  # the block's input is the earlier blocks' outputs and the noise: add into their part
                 hidden_grad[:, start:].add_(input_grad)
-
-
-def _conditioned_linear(layer: nn.Module, x: torch.Tensor, cond_index: torch.Tensor | None) -> torch.Tensor:
-    """``_ConditionedLinear.forward`` on ``x`` (B, in) -> (B, out)."""
-    out = torch.addmm(layer.dense.bias, x, layer.dense.weight.t())
-    if cond_index is not None:
-        out.add_(layer.cond.index_select(0, cond_index))
-    return out
 
 
 def _linear_backward(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor, cond_index: torch.Tensor | None,
