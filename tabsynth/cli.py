@@ -1,7 +1,7 @@
 """Command line: a thin layer over the public API (no logic lives only here).
 
     tabsynth fit DATA -o MODEL_DIR [--model autoregressive|ctgan|tvae] [--epochs N] [--metadata JSON] [--seed S]
-    tabsynth sample MODEL_DIR -n N -o OUT [--condition COL=VALUE | COL=LOW..HIGH ...] [--seed S]
+    tabsynth sample MODEL_DIR -n N -o OUT [--condition COL=VALUE | COL=LOW..HIGH | COL=null ...] [--seed S]
     tabsynth impute MODEL_DIR DATA -o OUT [--seed S]
     tabsynth metadata DATA -o META_JSON
     tabsynth demo
@@ -11,6 +11,7 @@ Errors print one line and exit with status 1 (2 for bad usage); ``--debug`` show
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from enum import Enum
@@ -23,8 +24,8 @@ from rich.table import Table
 
 from tabsynth.io import read_table, same_file, write_table
 from tabsynth.metadata import Metadata
-from tabsynth.models import MODELS
-from tabsynth.persistence import load_model
+from tabsynth.models import MODELS, load_model
+from tabsynth.persistence import check_model_destination
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="tabsynth: turn a sensitive table into a synthetic one you can share.")
@@ -37,15 +38,17 @@ SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 DEMO_TABLE = "online_shoppers.csv.gz"
 
 
-class ModelName(str, Enum):
-    autoregressive = "autoregressive"
-    ctgan = "ctgan"
-    tvae = "tvae"
+# The registry's names, spelled as in config.json (the first is the default).
+ModelName = Enum("ModelName", {name: name for name in MODELS}, type=str)
+DEFAULT_MODEL = ModelName(next(iter(MODELS)))
+# One default for every command that runs a model.
+DEFAULT_DEVICE = "auto"
+_DEVICE_HELP = "auto (a GPU when there is one), cpu or cuda."
 
 
 def _new_model(name: ModelName, **params):
     """Instantiate a model, leaving out options not given (None) so each keeps its own default."""
-    return MODELS[name.value.upper()](**{k: v for k, v in params.items() if v is not None})
+    return MODELS[name.value](**{k: v for k, v in params.items() if v is not None})
 
 
 @app.callback()
@@ -54,9 +57,18 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 
 def _refuse_overwriting(inputs: list[Path], output: Path) -> None:
+    """Refuse an output that is an input, holds one (an input's folder or above), or lies inside
+    an input folder (a model directory)."""
+    target = Path(os.path.abspath(output))
     for source in inputs:
         if same_file(source, output):
             raise ValueError(f"Output '{output}' is the input file '{source}'; choose another output name.")
+        resolved = Path(os.path.abspath(source))
+        if target in resolved.parents:
+            raise ValueError(f"Output '{output}' holds the input '{source}'; write the output to a new folder "
+                             "that does not contain your data (for example runs/my-model).")
+        if resolved in target.parents:
+            raise ValueError(f"Output '{output}' lies inside the input '{source}'; write it elsewhere.")
 
 
 def _load_metadata(path: Optional[Path]) -> Optional[Metadata]:
@@ -67,13 +79,13 @@ def _load_metadata(path: Optional[Path]) -> Optional[Metadata]:
 def fit(
     data: Path = typer.Argument(..., help="Training table (.csv, .csv.gz or .parquet)."),
     output: Path = typer.Option(..., "-o", "--output", help="Directory to write the fitted model to."),
-    model: ModelName = typer.Option(ModelName.autoregressive, "--model", help="Model family."),
+    model: ModelName = typer.Option(DEFAULT_MODEL, "--model", help="Model family."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1,
                                          help="Training epochs (most epochs for autoregressive, which stops "
                                               "early; default: the model's own)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Rows per training step."),
     metadata: Optional[Path] = typer.Option(None, "--metadata", help="Metadata JSON (see `tabsynth metadata`)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: str = typer.Option(DEFAULT_DEVICE, "--device", help=_DEVICE_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible fits."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     checkpoint_every: int = typer.Option(25, "--checkpoint-every", min=1,
@@ -81,30 +93,47 @@ def fit(
 ) -> None:
     """Fit a model on DATA and save it to a directory (with checkpoints there during training)."""
     _refuse_overwriting([data] + ([metadata] if metadata else []), output)
+    check_model_destination(output)  # before a long fit, not after it
     table = read_table(data)
     estimator = _new_model(model, epochs=epochs, batch_size=batch_size, device=device, random_state=seed,
                            verbose=not quiet)
     start = time.perf_counter()
     estimator.fit(table, metadata=_load_metadata(metadata), checkpoint_dir=output, checkpoint_every=checkpoint_every)
     estimator.save(output)
-    console.print(f"Fitted {model.value.upper()} on {len(table):,} rows x {table.shape[1]} columns "
+    console.print(f"Fitted {type(estimator).__name__} on {len(table):,} rows x {table.shape[1]} columns "
                   f"in {time.perf_counter() - start:.1f} s on {estimator.device_}; saved to {output}")
 
 
+# What `--condition COL=null` asks for: null cells.
+NULL_CONDITION = "null"
+
+
 def _parse_conditions(items: list[str], metadata: Metadata) -> dict:
-    """``COL=VALUE`` -> value; ``COL=LOW..HIGH`` (either side may be empty) on a numerical or
-    datetime column -> a ``(low, high)`` range."""
+    """``--condition`` items -> the ``conditions`` of ``sample``, as the Python API takes them.
+
+    ``COL=VALUE`` -> the value; ``COL=null`` -> None (nulls); ``COL=LOW..HIGH`` (either side
+    may be empty) on a numerical or datetime column -> a ``(low, high)`` range; the same
+    categorical column given several times -> the list of its allowed values.
+    """
     conditions: dict = {}
     for item in items:
-        column, sep, value = item.partition("=")
+        column, sep, text = item.partition("=")
         if not sep or not column:
-            raise ValueError(f"--condition '{item}' must look like COLUMN=VALUE or COLUMN=LOW..HIGH.")
+            raise ValueError(f"--condition '{item}' must look like COLUMN=VALUE, COLUMN=LOW..HIGH or COLUMN=null.")
         kind = metadata[column].kind if column in metadata.columns else None
-        if kind in ("numerical", "datetime") and ".." in value:
-            low, _, high = value.partition("..")
-            conditions[column] = (low.strip() or None, high.strip() or None)
+        if kind in ("numerical", "datetime") and ".." in text:
+            low, _, high = text.partition("..")
+            value = (low.strip() or None, high.strip() or None)
         else:
+            value = None if text == NULL_CONDITION else text
+        if column not in conditions:
             conditions[column] = value
+        elif kind == "categorical":
+            previous = conditions[column]
+            conditions[column] = [*(previous if isinstance(previous, list) else [previous]), value]
+        else:
+            raise ValueError(f"--condition gives column '{column}' twice; a {kind or 'numerical'} column takes one "
+                             "value or one LOW..HIGH range (repeat --condition only for categories).")
     return conditions
 
 
@@ -113,13 +142,14 @@ def sample(
     model_dir: Path = typer.Argument(..., help="Directory written by `tabsynth fit`."),
     n: int = typer.Option(..., "-n", "--rows", min=1, help="Number of rows to generate."),
     output: Path = typer.Option(..., "-o", "--output", help="Output table (.csv, .csv.gz or .parquet)."),
-    condition: list[str] = typer.Option([], "--condition", help="COLUMN=VALUE; repeat for several."),
+    condition: list[str] = typer.Option(
+        [], "--condition", help="COLUMN=VALUE, COLUMN=LOW..HIGH or COLUMN=null; repeat for several columns, "
+                                "or for several allowed categories of one column."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible samples."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    device: str = typer.Option(DEFAULT_DEVICE, "--device", help=_DEVICE_HELP),
 ) -> None:
     """Generate N synthetic rows from a saved model."""
-    if output.resolve().parent == model_dir.resolve() or model_dir.resolve() in output.resolve().parents:
-        raise ValueError(f"Output '{output}' is inside the model directory '{model_dir}'; write it elsewhere.")
+    _refuse_overwriting([model_dir], output)
     estimator = load_model(model_dir, device=device)
     start = time.perf_counter()
     conditions = _parse_conditions(condition, estimator.metadata_) or None
@@ -134,10 +164,10 @@ def impute(
     data: Path = typer.Argument(..., help="Table whose missing cells to fill (.csv, .csv.gz or .parquet)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output table; every non-missing cell is kept."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible fills."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    device: str = typer.Option(DEFAULT_DEVICE, "--device", help=_DEVICE_HELP),
 ) -> None:
     """Fill the missing cells of DATA from the model, given each row's other cells."""
-    _refuse_overwriting([data], output)
+    _refuse_overwriting([data, model_dir], output)
     estimator = load_model(model_dir, device=device)
     if not hasattr(estimator, "impute"):
         raise ValueError(f"The model in '{model_dir}' is {type(estimator).__name__}, which cannot impute; "
@@ -229,7 +259,7 @@ def metadata(
 
 @app.command()
 def demo(
-    model: ModelName = typer.Option(ModelName.autoregressive, "--model", help="Model family."),
+    model: ModelName = typer.Option(DEFAULT_MODEL, "--model", help="Model family."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Training epochs (default: the model's own)."),
     output_dir: Path = typer.Option(Path("demo_output"), "--output-dir", help="Where to write model and table."),
     seed: int = typer.Option(0, "--seed"),

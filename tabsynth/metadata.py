@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabsynth.io import write_text
+
 KINDS = ("numerical", "categorical", "datetime", "id", "constant")
 
 # A numeric column is read as levels (categorical) rather than a quantity when it has
@@ -233,8 +235,8 @@ class Metadata:
         return cls(columns)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the metadata as JSON to ``path``."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        """Write the metadata as JSON to ``path``, atomically (:func:`tabsynth.io.write_text`)."""
+        write_text(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Metadata":

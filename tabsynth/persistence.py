@@ -1,173 +1,314 @@
-"""Saving and loading fitted models as a directory that cannot run code when loaded.
+"""A saved model is a directory that cannot run code when loaded and is never half-written.
 
-Layout of a saved model directory::
+Layout of a model directory::
 
-    config.json     tabsynth version, format number, model class, hyperparameters, seed
+    config.json     tabsynth's directory marker, tabsynth version, model name and format,
+                    hyperparameters, seed, training history
     metadata.json   the table's Metadata
-    encoder.json    the encoder's learned state (TableEncoder: mixture modes, spans; TokenTable: bins)
+    encoder.json    the encoder's learned state
     model.pt        state_dicts of the networks and a few tensors (RNG state, category shares)
 
-``model.pt`` holds only tensors and is read with ``torch.load(weights_only=True)``;
-nothing is pickled, so a tampered file cannot execute code. The directory is written
-to a temporary sibling and renamed into place, so an interrupted save leaves the
-previous version intact.
+This module knows nothing of the model classes: it writes and reads those files (see
+:func:`write_model_directory` and :func:`read_model_directory`); the models assemble
+and interpret them (:mod:`tabsynth.models.registry`).
+
+Safety rules, in the order a save applies them:
+
+* **Only tabsynth's own directories are replaced.** An existing path is replaced only when
+  its ``config.json`` parses and carries :data:`MARKER` and the directory holds nothing but
+  :data:`MODEL_FILES`; anything else is refused with an error naming the path.
+* **Never half-written.** The new model is written (each file fsynced, ``config.json``
+  last) to a staging sibling ``.NAME.tabsynth-new`` (an empty destination folder is filled
+  in place instead); the old directory is renamed to
+  ``.NAME.tabsynth-old``, the staging one renamed into place, then the old one removed.
+  A crash at any moment leaves either a complete model at the path, or, between the two
+  renames, a complete old and a complete new sibling: :func:`read_model_directory` (and
+  the next save) then moves the new one into place.
+* **Nothing else is deleted.** Clearing a staging or old sibling removes only
+  :data:`MODEL_FILES` and then the empty folder; a folder holding anything else is left
+  where it is.
+
+``model.pt`` holds only tensors and is read with ``torch.load(weights_only=True)``, so a
+tampered file cannot execute code.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from tabsynth._version import __version__
-from tabsynth.metadata import Metadata
-from tabsynth.models.base import BaseSynthesizer, resolve_device
+from tabsynth.io import atomic_output
 
-FILES = ("config.json", "metadata.json", "encoder.json", "model.pt")
-
-
-def _model_classes() -> dict[str, type[BaseSynthesizer]]:
-    from tabsynth.models import MODELS
-
-    return {cls.__name__: cls for cls in MODELS.values()}
+MODEL_FILES = ("config.json", "metadata.json", "encoder.json", "model.pt")
+# config.json's key and value that mark a directory as written by tabsynth.
+MARKER_KEY = "tabsynth_model_directory"
+MARKER = 1
+_NEW, _OLD = "tabsynth-new", "tabsynth-old"
 
 
-def save_model(model: BaseSynthesizer, path: str | os.PathLike) -> Path:
-    """Write fitted ``model`` to directory ``path`` (created or atomically replaced).
+@dataclass
+class SavedModel:
+    """What a model directory holds, parsed.
+
+    Attributes
+    ----------
+    path : Path
+    config : dict                      ``config.json``
+    documents : dict[str, dict]        ``metadata.json`` and ``encoder.json`` by file name
+    tensors : dict[str, torch.Tensor]  ``model.pt``, on the CPU
+    """
+
+    path: Path
+    config: dict
+    documents: dict[str, dict]
+    tensors: dict[str, torch.Tensor]
+
+
+# ---------------------------------------------------------------------- checks
+def _absolute(path: str | os.PathLike) -> Path:
+    """``path`` made absolute and normalised (``.`` and ``..`` resolved), so it has a name."""
+    return Path(os.path.abspath(os.fspath(path)))
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    return path.with_name(f".{path.name}.{suffix}")
+
+
+def _read_config(path: Path) -> dict | None:
+    """``path/config.json`` as a dict, or None when it is missing or not a JSON object."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def is_model_directory(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a directory tabsynth wrote: its ``config.json`` carries the marker
+    (or is a tabsynth 0.1 config) and it holds only :data:`MODEL_FILES`."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    entries = list(path.iterdir())
+    if any(e.name not in MODEL_FILES or not e.is_file() or e.is_symlink() for e in entries):
+        return False
+    config = _read_config(path)
+    if config is None:
+        return False
+    # tabsynth 0.1 wrote no marker; its configs hold these three keys, the format a number.
+    legacy = {"tabsynth_version", "model", "format"} <= set(config) and isinstance(config["format"], int)
+    return config.get(MARKER_KEY) == MARKER or legacy
+
+
+def check_model_destination(path: str | os.PathLike) -> Path:
+    """Refuse a destination a model save must not replace; return it made absolute.
+
+    Call it before a long fit, so a bad ``-o`` fails at once rather than after training.
 
     Raises
     ------
-    NotFittedError
-        If the model is not fitted.
+    FileExistsError
+        If ``path`` exists and is not a tabsynth model directory (a file, a folder of the
+        user's, a folder with a ``config.json`` of its own), naming the path and the fix.
     """
-    model._check_fitted()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        config = {
-            "tabsynth_version": __version__,
-            "format": type(model).model_format,
-            "model": type(model).__name__,
-            "params": _jsonable(model.get_params()),
-            "seed": model.seed_,
-            "device": str(model.device_),  # where the networks and sampling generator lived
-            "epochs_trained": len(getattr(model, "loss_history_", [])),
-            "loss_history": getattr(model, "loss_history_", []),
-        }
-        (staging / "config.json").write_text(json.dumps(config, indent=2))
-        model.metadata_.save(staging / "metadata.json")
-        (staging / "encoder.json").write_text(json.dumps(model.encoder_.state()))
-        tensors = {f"{name}.{k}": v.detach().cpu() for name, net in model._networks().items()
-                   for k, v in net.state_dict().items()}
-        tensors.update({f"extra.{k}": v.detach().cpu() for k, v in model._state_tensors().items()})
-        tensors["rng.sample"] = model._sample_generator.get_state()
-        torch.save(tensors, staging / "model.pt")
-        _replace_dir(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    path = _absolute(path)
+    _recover_interrupted_swap(path)
+    if path.exists() and not (path.is_dir() and not any(path.iterdir())) and not is_model_directory(path):
+        what = "a file" if not path.is_dir() else "a folder that is not a tabsynth model directory"
+        raise FileExistsError(
+            f"'{path}' is {what}; tabsynth replaces only model directories it wrote. "
+            "Choose a new or empty folder for the model (for example runs/my-model)."
+        )
     return path
 
 
-def _replace_dir(staging: Path, path: Path) -> None:
-    if path.exists():
-        if not path.is_dir() or (any(path.iterdir()) and not (path / "config.json").exists()):
-            raise FileExistsError(f"'{path}' exists and is not a tabsynth model directory; choose another path.")
-        backup = path.with_name(f".{path.name}.old")
-        shutil.rmtree(backup, ignore_errors=True)
-        os.replace(path, backup)
-        os.replace(staging, path)
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(staging, path)
-
-
-def _jsonable(params: dict) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-
-
-def load_model(path: str | os.PathLike, *, device: str = "cpu") -> BaseSynthesizer:
-    """Rebuild a model written by :func:`save_model`.
+# ---------------------------------------------------------------------- writing
+def write_model_directory(path: str | os.PathLike, config: dict, documents: dict[str, dict],
+                          tensors: dict[str, torch.Tensor]) -> Path:
+    """Write a model directory atomically (see the module docstring).
 
     Parameters
     ----------
     path : str or path-like
-        The model directory.
-    device : str, default "cpu"
-        Where to put the networks. Loading never picks a device by itself: pass
-        ``"cuda"`` (or ``"auto"``) to use a GPU.
+        The model directory; created, or replaced when it is a tabsynth model directory.
+    config : dict
+        JSON-able; the marker :data:`MARKER_KEY` is added.
+    documents : dict
+        ``{"metadata.json": {...}, "encoder.json": {...}}``: JSON-able objects.
+    tensors : dict of str -> Tensor
+        Saved with ``torch.save`` as ``model.pt`` (moved to the CPU first).
 
     Returns
     -------
-    BaseSynthesizer
-        A fitted model (Autoregressive, CTGAN or TVAE), ready to ``sample``.
+    Path
+        The absolute path written.
+
+    Raises
+    ------
+    FileExistsError
+        As :func:`check_model_destination`, or when a staging sibling left by an earlier
+        save holds files tabsynth did not write.
+    """
+    path = check_model_destination(path)
+    assert set(documents) | {"config.json", "model.pt"} == set(MODEL_FILES), sorted(documents)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and not any(path.iterdir()):
+        # An empty folder (``-o .`` in a new project, say) is filled in place rather than swapped:
+        # renaming it away would pull the working directory from under the caller.
+        _write_files(path, config, documents, tensors)
+        return path
+    staging, old = _sibling(path, _NEW), _sibling(path, _OLD)
+    _clear(staging)
+    _clear(old)
+    staging.mkdir()
+    _write_files(staging, config, documents, tensors)
+    if path.exists():
+        _rename(path, old)
+        _rename(staging, path)
+        _clear(old)
+    else:
+        _rename(staging, path)
+    _fsync_directory(path.parent)
+    return path
+
+
+def _write_files(folder: Path, config: dict, documents: dict[str, dict], tensors: dict[str, torch.Tensor]) -> None:
+    """Every file of a model directory into ``folder``; ``config.json`` last, so a folder with a
+    config is complete."""
+    for name, payload in documents.items():
+        _write_file(folder / name, json.dumps(payload).encode())
+    _write_file(folder / "model.pt", _tensor_bytes({k: v.detach().cpu() for k, v in tensors.items()}))
+    _write_file(folder / "config.json", json.dumps({MARKER_KEY: MARKER, **config}, indent=2).encode())
+    _fsync_directory(folder)
+
+
+def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(tensors, buffer)
+    return buffer.getvalue()
+
+
+def _write_file(target: Path, payload: bytes) -> None:
+    """Write ``payload`` through :func:`tabsynth.io.atomic_output`, fsynced before the rename."""
+    with atomic_output(target) as tmp_name:
+        with open(tmp_name, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _rename(source: Path, target: Path) -> None:
+    """One step of the swap (a module-level function so tests can interrupt it)."""
+    os.replace(source, target)
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make renames inside ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _clear(folder: Path) -> None:
+    """Remove a staging / old sibling: only tabsynth's files, then the folder if it is empty.
+
+    Raises
+    ------
+    FileExistsError
+        If the sibling is not a folder or holds anything else (it is left untouched).
+    """
+    if not folder.exists() and not folder.is_symlink():
+        return
+    entries = list(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else None
+    if entries is None or any(e.name not in MODEL_FILES and not _is_temporary(e) for e in entries):
+        raise FileExistsError(
+            f"'{folder}' is in the way of a model save and holds files tabsynth did not write; "
+            "move or delete it yourself."
+        )
+    for entry in entries:
+        entry.unlink()
+    folder.rmdir()
+
+
+def _is_temporary(entry: Path) -> bool:
+    """A temporary file of :func:`tabsynth.io.atomic_output` left by a crash inside a save."""
+    return entry.is_file() and entry.name.startswith(".") and entry.name.endswith(".tmp") and any(
+        entry.name.startswith(f".{name}.") for name in MODEL_FILES)
+
+
+def _recover_interrupted_swap(path: Path) -> None:
+    """Finish a swap that a crash interrupted between its two renames.
+
+    ``path`` missing with a complete staging sibling: the new model is moved into place;
+    with only the old sibling: the old one is put back. Leftovers of a completed swap
+    stay until the next save clears them.
+    """
+    if path.exists():
+        return
+    staging, old = _sibling(path, _NEW), _sibling(path, _OLD)
+    for candidate in (staging, old):
+        if is_model_directory(candidate) and all((candidate / name).is_file() for name in MODEL_FILES):
+            warnings.warn(f"Recovered the model at '{path}' from an interrupted save ('{candidate.name}').",
+                          RuntimeWarning, stacklevel=3)
+            _rename(candidate, path)
+            return
+
+
+# ---------------------------------------------------------------------- reading
+def read_model_directory(path: str | os.PathLike) -> SavedModel:
+    """Read and check a model directory written by :func:`write_model_directory`.
+
+    An interrupted save is recovered first (see the module docstring).
 
     Raises
     ------
     FileNotFoundError
-        If the directory or one of its files is missing.
+        If the directory or one of :data:`MODEL_FILES` is missing.
     ValueError
-        If a file is truncated or corrupt, or was written by an incompatible
-        tabsynth version (the message says which).
+        If a file is truncated or corrupt, or ``config.json`` is not tabsynth's (the
+        message names the file).
     """
-    path = Path(path)
+    path = _absolute(path)
+    _recover_interrupted_swap(path)
     if not path.is_dir():
         raise FileNotFoundError(f"Model directory '{path}' does not exist.")
-    for name in FILES:
+    for name in MODEL_FILES:
         if not (path / name).is_file():
             raise FileNotFoundError(f"Model directory '{path}' lacks '{name}'; it is not a complete tabsynth model.")
     config = _read_json(path / "config.json")
-    classes = _model_classes()
-    if config.get("model") not in classes:
-        raise ValueError(f"'{path}': unknown model class {config.get('model')!r}; expected one of {sorted(classes)}.")
-    expected = classes[config["model"]].model_format
-    if config.get("format") != expected:
-        raise ValueError(
-            f"'{path}' was saved by tabsynth {config.get('tabsynth_version', '?')} in model format "
-            f"{config.get('format')!r}; this tabsynth ({__version__}) reads {config['model']} format {expected}. "
-            "Re-fit the model with this version."
-        )
-    model = classes[config["model"]](**{k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()})
-    metadata = Metadata.from_dict(_read_json(path / "metadata.json"), source=f"'{path / 'metadata.json'}'")
+    if not is_model_directory(path):
+        raise ValueError(f"'{path}' is not a tabsynth model directory (its config.json lacks tabsynth's "
+                         "marker, or it holds other files).")
+    documents = {name: _read_json(path / name) for name in MODEL_FILES if name.endswith(".json")
+                 and name != "config.json"}
     try:
         tensors = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
         raise ValueError(f"'{path / 'model.pt'}' is truncated or not a tabsynth weights file: {exc}") from exc
-    _restore(model, metadata, _read_json(path / "encoder.json"), tensors, config, resolve_device(device))
-    return model
-
-
-def _restore(model: BaseSynthesizer, metadata: Metadata, encoder_state: dict, tensors: dict,
-             config: dict, device: torch.device) -> None:
-    model.seed_ = config["seed"]
-    model.loss_history_ = config.get("loss_history", [])
-    model.device_ = device
-    model.metadata_ = metadata
-    model.encoder_ = model.encoder_class.from_state(metadata, encoder_state)
-    model._on_encoder_ready()
-    model._build_networks()
-    try:
-        for name, net in model._networks().items():
-            prefix = f"{name}."
-            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    except RuntimeError as exc:
-        raise ValueError(f"The saved weights do not fit the saved configuration: {exc}") from exc
-    model._load_state_tensors({k[len("extra."):]: v.to(device) for k, v in tensors.items() if k.startswith("extra.")})
-    model._sample_generator = torch.Generator(device)
-    if device.type == torch.device(config["device"]).type:
-        model._sample_generator.set_state(tensors["rng.sample"])
-    else:
-        # A CUDA generator's state does not fit a CPU one: start the stream afresh from the seed.
-        model._sample_generator.manual_seed(model.seed_ + 1)
+    if not isinstance(tensors, dict):
+        raise ValueError(f"'{path / 'model.pt'}' does not hold a dictionary of tensors.")
+    return SavedModel(path=path, config=config, documents=documents, tensors=tensors)
 
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        payload = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"'{path}' is truncated or not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise ValueError(f"'{path}' does not hold a JSON object.")
+    return payload

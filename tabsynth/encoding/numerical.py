@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tabsynth._runtime import exact_denormals
 from tabsynth.encoding.base import ColumnEncoder, restore_dtype
 from tabsynth.encoding.mixture import MixtureFit, fit_dirichlet_process_mixture
 from tabsynth.encoding.spans import Span
@@ -35,8 +34,7 @@ def _fit_mixture(values: np.ndarray, n_components: int, rng: np.random.Generator
     if len(values) < 2:
         return MixtureFit(weights=np.ones(1), means=values[:1].astype(float), variances=np.zeros(1),
                           n_iter=0, converged=True)
-    with exact_denormals():  # the same numbers whatever torch's flush-to-zero setting
-        return fit_dirichlet_process_mixture(values, n_components, rng)
+    return fit_dirichlet_process_mixture(values, n_components, rng)
 
 
 class NumericalEncoder(ColumnEncoder):

@@ -1,34 +1,35 @@
-"""What every tabsynth model shares: the estimator contract, encoding, seeds, devices, sampling.
+"""What every tabsynth model shares: the estimator contract, seeds, devices, checkpoints, saving.
 
-A model subclass implements only its networks:
+A model family subclasses :class:`BaseSynthesizer` (CTGAN and TVAE through
+:class:`~tabsynth.models.continuous.ContinuousSynthesizer`) and overrides these hooks:
 
-* ``_build_networks()`` creates its modules from ``self.encoder_`` (called under a
-  seeded, isolated torch RNG so weight initialisation is reproducible);
-* ``_fit_matrix(data)`` trains on the encoded ``(n, width)`` tensor;
-* ``_sample_matrix(n, condition, generator)`` returns ``(n, width)`` activated rows;
-* ``_state_tensors()`` / ``_load_state_tensors()`` give what :func:`tabsynth.save` stores.
+* ``_new_encoder(metadata)``: the unfitted encoder of its view (continuous or tokens);
+* ``_on_encoder_ready()``: what the networks need from ``encoder_``, after fit or load;
+* ``_encode(frame)``: the training table as a tensor on ``device_``;
+* ``_build_networks()``: create the modules (under a seeded, isolated torch RNG);
+* ``_networks()``: ``{name: module}``, whose state_dicts are saved;
+* ``_fit_matrix(data)``: train on ``_encode``'s tensor, calling ``_end_of_epoch`` after each epoch;
+* ``sample(n, conditions, ...)``: the public sampler;
+* ``_state_tensors()`` / ``_load_state_tensors()``: tensors beyond the networks (optional).
+
+Class attributes: ``name`` (the one spelling used by the registry, ``config.json`` and the
+command line) and ``model_format`` (version of the saved layout).
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 import os
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
-from tabsynth.encoding import Span, TableEncoder
+from tabsynth._version import __version__
 from tabsynth.metadata import Metadata, as_dataframe
-from tabsynth.models.adam import Adam
-from tabsynth.models.layout import SpanLayout
-
-# Conditional sampling gives up (with an error, never fewer rows) after drawing this many
-# candidate rows per requested row.
-MAX_DRAWS_PER_ROW = 200
+from tabsynth.persistence import SavedModel, check_model_destination, write_model_directory
 
 
 class NotFittedError(RuntimeError):
@@ -59,8 +60,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
 class BaseSynthesizer:
     """Shared estimator logic (scikit-learn contract: keyword-only params, ``fit`` returns self).
 
-    Learned attributes (end in ``_``): ``metadata_``, ``encoder_``, ``device_``, ``seed_``.
+    Learned attributes (end in ``_``): ``metadata_``, ``encoder_``, ``device_``, ``seed_``,
+    ``loss_history_``.
     """
+
+    name: ClassVar[str] = ""
+    model_format: ClassVar[int] = 1
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to ``__init__`` (JSON-able)."""
@@ -85,7 +90,8 @@ class BaseSynthesizer:
         checkpoint_dir : path or None
             When given, the model is saved there (atomically, see :meth:`save`) every
             ``checkpoint_every`` epochs, so a long run that dies leaves a loadable model of
-            its last checkpoint (``config.json`` records ``epochs_trained``).
+            its last checkpoint (``config.json`` records ``epochs_trained``). Checked before
+            training starts: it must be new, empty or a tabsynth model directory.
         checkpoint_every : int, default 25
 
         Returns
@@ -97,11 +103,14 @@ class BaseSynthesizer:
         ValueError
             On an empty table, columns missing from ``data``, invalid values for the
             metadata, an all-null column, or a bad hyperparameter (messages name them).
+        FileExistsError
+            If ``checkpoint_dir`` is a file or a folder tabsynth did not write.
         """
         self._check_params()
         if not (isinstance(checkpoint_every, int) and checkpoint_every >= 1):
             raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}.")
-        self._checkpoint = (checkpoint_dir, checkpoint_every)
+        if checkpoint_dir is not None:
+            check_model_destination(checkpoint_dir)
         frame = as_dataframe(data)
         if metadata is None:
             metadata = Metadata.infer(frame)
@@ -115,35 +124,15 @@ class BaseSynthesizer:
         self._on_encoder_ready()
         data = self._encode(frame)
         self._train_generator = torch.Generator(self.device_).manual_seed(self.seed_)
-        with self._isolated_torch_rng(self.seed_):
-            self._build_networks()
-            self._fit_matrix(data)
+        self._checkpoint = (checkpoint_dir, checkpoint_every)
+        try:
+            with self._isolated_torch_rng(self.seed_):
+                self._build_networks()
+                self._fit_matrix(data)
+        finally:
+            del self._checkpoint
         self._sample_generator = torch.Generator(self.device_).manual_seed(self.seed_ + 1)
-        del self._checkpoint
         return self
-
-    # The encoding view. CTGAN and TVAE use the continuous view (TableEncoder + span
-    # layout); a model with another view (the autoregressive model's tokens) overrides these.
-    encoder_class = TableEncoder
-
-    # Version of this class's saved layout (config, encoder state, tensors). Loading refuses
-    # another version; bump it when a model saved before would no longer load correctly.
-    model_format = 1
-
-    def _new_encoder(self, metadata: Metadata):
-        return TableEncoder(metadata, random_state=self.seed_)
-
-    def _on_encoder_ready(self) -> None:
-        """Derive what the networks need from ``encoder_`` (after fit or load)."""
-        self.layout_ = SpanLayout(self.encoder_.spans_, self.encoder_.width_, self.device_)
-
-    def _encode(self, frame: pd.DataFrame) -> torch.Tensor:
-        """Training table -> tensor on the device: here the ``(n, width)`` float32 matrix, its
-        columns in the span layout's internal order (the networks' order). Permuted before the
-        tensor exists, so training holds one copy of the matrix."""
-        matrix = torch.as_tensor(self.encoder_.transform(frame))  # CPU, shares the numpy array's memory
-        # A row-major copy (numpy's matrix[:, order] is column-major: batch gathers were 10% slower).
-        return self.layout_.to_internal(matrix).to(self.device_)
 
     def _end_of_epoch(self, epoch: int) -> None:
         """Called by the training loops after each epoch (1-based): writes due checkpoints."""
@@ -163,7 +152,7 @@ class BaseSynthesizer:
 
     @contextmanager
     def _isolated_torch_rng(self, seed: int):
-        """Seed torch's global RNG (module init, dropout) for this block and restore it after.
+        """Seed torch's global RNG (module init) for this block and restore it after.
 
         Explicit draws use the model's own ``torch.Generator``; this covers the few
         library calls that take none, without touching the caller's global state.
@@ -189,42 +178,8 @@ class BaseSynthesizer:
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, conditions: dict[str, Any] | None = None, *, batch_size: int = 10_000,
                random_state: int | None = None) -> pd.DataFrame:
-        """Generate ``n`` synthetic rows with the real table's schema.
-
-        Parameters
-        ----------
-        n : int
-            Number of rows (> 0).
-        conditions : dict or None
-            ``{column: value}`` for categorical/boolean columns, e.g.
-            ``{"Revenue": True, "VisitorType": "New_Visitor"}``. Every returned row has
-            these values. CTGAN feeds one of them (the rarest) to its conditional
-            vector; remaining ones (and all for TVAE) are met by a bounded rejection
-            step. Never returns fewer rows: raises instead.
-        batch_size : int, default 10000
-            Rows generated per forward pass.
-        random_state : int or None
-            Seed for this call only. When None, the model's own sampling generator is
-            used and advances, so consecutive calls give different rows, and a model
-            saved and loaded continues exactly where it was.
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``n`` rows, columns and dtypes as in the training table.
-
-        Raises
-        ------
-        NotFittedError
-        ValueError
-            On a bad ``n``, an unknown column or value in ``conditions`` (the message
-            lists the allowed values), or a combination the model produces too rarely.
-        """
-        generator = self._check_sample_call(n, batch_size, random_state)
-        targets = [self.encoder_.condition_slot(col, val) for col, val in (conditions or {}).items()]
-        with torch.no_grad(), self._eval_mode():
-            matrix = self._sample_until(int(n), targets, int(batch_size), generator, conditions)
-        return self.encoder_.inverse_transform(matrix)
+        """Generate ``n`` synthetic rows with the real table's schema (see each model's docstring)."""
+        raise NotImplementedError
 
     def _check_sample_call(self, n: Any, batch_size: Any, random_state: int | None) -> torch.Generator:
         """Validate ``sample``'s arguments; return the generator this call draws from."""
@@ -236,34 +191,6 @@ class BaseSynthesizer:
         if random_state is not None:
             return torch.Generator(self.device_).manual_seed(int(random_state))
         return self._sample_generator
-
-    def _sample_until(self, n: int, targets: list[tuple[Span, int]], batch_size: int,
-                      generator: torch.Generator, conditions: dict | None) -> np.ndarray:
-        """Draw batches, keep rows meeting every target, stop at ``n`` rows (or raise)."""
-        guide = self._guiding_condition(targets)
-        kept, n_kept, n_drawn = [], 0, 0
-        budget = n * MAX_DRAWS_PER_ROW + batch_size
-        while n_kept < n:
-            # Give up when the budget is spent, or early when the acceptance rate seen so far
-            # (after enough draws to judge) cannot fill the request within the budget.
-            hopeless = n_drawn >= 10 * batch_size and n_kept / n_drawn * (budget - n_drawn) < n - n_kept
-            if n_drawn >= budget or hopeless:
-                raise ValueError(
-                    f"Only {n_kept} of {n} rows met conditions {conditions} after drawing {n_drawn} rows "
-                    f"(acceptance {n_kept / n_drawn:.2%}); this model almost never produces that combination. "
-                    "Ask for fewer rows or fewer conditions, or train longer."
-                )
-            rows = self._sample_matrix(min(batch_size, budget - n_drawn), guide, generator)  # (b, width)
-            n_drawn += rows.shape[0]
-            for span, slot in targets:
-                rows = rows[rows[:, span.start : span.stop].argmax(dim=1) == slot]
-            kept.append(rows[: n - n_kept].cpu().numpy())
-            n_kept += kept[-1].shape[0]
-        return np.concatenate(kept, axis=0)
-
-    def _guiding_condition(self, targets: list[tuple[Span, int]]) -> tuple[Span, int] | None:
-        """The condition a model can feed its network; models without conditioning return None."""
-        return None
 
     @contextmanager
     def _eval_mode(self):
@@ -280,12 +207,92 @@ class BaseSynthesizer:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted model to directory ``path`` (see :func:`tabsynth.save_model`)."""
-        from tabsynth.persistence import save_model
+        """Write the fitted model to directory ``path`` (see :mod:`tabsynth.persistence`).
 
-        save_model(self, path)
+        ``path`` is created, or replaced when it is a tabsynth model directory; the save is
+        atomic. A model directory of a model trained without differential privacy holds
+        values of the real table (categories, bounds, quantiles): keep it as private as the
+        training table.
+
+        Raises
+        ------
+        NotFittedError
+        FileExistsError
+            If ``path`` is a file or a folder tabsynth did not write.
+        """
+        self._check_fitted()
+        config = {
+            "tabsynth_version": __version__,
+            "model": self.name,
+            "model_format": self.model_format,
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()},
+            "seed": self.seed_,
+            "device": str(self.device_),  # where the networks and sampling generator lived
+            "epochs_trained": len(getattr(self, "loss_history_", [])),
+            "loss_history": getattr(self, "loss_history_", []),
+        }
+        documents = {"metadata.json": self.metadata_.to_dict(), "encoder.json": self.encoder_.state()}
+        tensors = {f"{name}.{k}": v for name, net in self._networks().items() for k, v in net.state_dict().items()}
+        tensors.update({f"extra.{k}": v for k, v in self._state_tensors().items()})
+        tensors["rng.sample"] = self._sample_generator.get_state()
+        write_model_directory(path, config, documents, tensors)
+
+    @classmethod
+    def _from_saved(cls, saved: SavedModel, device: torch.device) -> "BaseSynthesizer":
+        """Rebuild a fitted model from a read model directory, its networks on ``device``.
+
+        Raises
+        ------
+        ValueError
+            If the files were written in another model format, or the weights do not fit
+            the configuration (the message says which).
+        """
+        config, path = saved.config, saved.path
+        if config.get("model_format", config.get("format")) != cls.model_format:
+            raise ValueError(
+                f"'{path}' was saved by tabsynth {config.get('tabsynth_version', '?')} in {cls.name} format "
+                f"{config.get('model_format', config.get('format'))!r}; this tabsynth ({__version__}) reads "
+                f"format {cls.model_format}. Re-fit the model with this version."
+            )
+        model = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()})
+        model.seed_, model.device_ = config["seed"], device
+        model.loss_history_ = config.get("loss_history", [])
+        model.metadata_ = Metadata.from_dict(saved.documents["metadata.json"],
+                                             source=f"'{path / 'metadata.json'}'")
+        model.encoder_ = model._encoder_from_state(saved.documents["encoder.json"])
+        model._on_encoder_ready()
+        model._build_networks()
+        tensors = saved.tensors
+        try:
+            for name, net in model._networks().items():
+                prefix = f"{name}."
+                net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        except RuntimeError as exc:
+            raise ValueError(f"The saved weights do not fit the saved configuration: {exc}") from exc
+        extra = {k[len("extra."):]: v.to(device) for k, v in tensors.items() if k.startswith("extra.")}
+        model._load_state_tensors(extra)
+        model._sample_generator = torch.Generator(device)
+        if device.type == torch.device(config["device"]).type:
+            model._sample_generator.set_state(tensors["rng.sample"])
+        else:
+            # A CUDA generator's state does not fit a CPU one: start the stream afresh from the seed.
+            model._sample_generator.manual_seed(model.seed_ + 1)
+        return model
 
     # ------------------------------------------------------------------ subclass hooks
+    def _new_encoder(self, metadata: Metadata):
+        raise NotImplementedError
+
+    def _encoder_from_state(self, state: dict):
+        """The fitted encoder saved as ``state`` (for ``self.metadata_``)."""
+        raise NotImplementedError
+
+    def _on_encoder_ready(self) -> None:
+        pass
+
+    def _encode(self, frame: pd.DataFrame) -> torch.Tensor:
+        raise NotImplementedError
+
     def _networks(self) -> dict[str, torch.nn.Module]:
         raise NotImplementedError
 
@@ -296,26 +303,9 @@ class BaseSynthesizer:
         """Train on ``data`` as returned by ``_encode``."""
         raise NotImplementedError
 
-    def _sample_matrix(self, n: int, condition: tuple[Span, int] | None,
-                       generator: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError
-
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         """Extra tensors beyond the networks' state_dicts (default: none)."""
         return {}
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         pass
-
-
-def steps_per_epoch(n_rows: int, batch_size: int) -> int:
-    """Optimiser steps per epoch: one pass over the rows in batches (at least one)."""
-    return max(1, math.ceil(n_rows / batch_size))
-
-
-def adam(parameters, lr: float, weight_decay: float, betas: tuple[float, float] = (0.5, 0.9)) -> Adam:
-    """Adam over ``parameters`` (an iterable of tensors on one device) through
-    :class:`~tabsynth.models.adam.Adam`: torch's fused kernel where the device has one (one
-    call per step instead of one per tensor; ~10% of a CTGAN step on CPU), without
-    ``torch.optim.Adam``'s per-step wrapper."""
-    return Adam(parameters, lr, betas, weight_decay)

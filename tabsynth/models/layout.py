@@ -119,33 +119,6 @@ class SpanLayout:
         probabilities = exps / (totals @ self.membership.to(soft.dtype).T)
         return torch.cat([torch.tanh(logits[:, : self.n_values]), probabilities], dim=1)
 
-    def activation_backward(self, activated: torch.Tensor, grad: torch.Tensor, *, tau: float) -> torch.Tensor:
-        """Gradient through :meth:`activate`: ``dL/dlogits`` from ``dL/d(activated)``, without autograd.
-
-        tanh slots: ``grad * (1 - y^2)``; each softmax span: ``y * (grad - sum_span(y * grad)) / tau``
-        (Gumbel noise is additive, so it does not enter the derivative).
-
-        Parameters
-        ----------
-        activated : Tensor (B, width)  :meth:`activate`'s output, internal order
-        grad : Tensor (B, width)       ``dL/d(activated)`` (may be a strided view)
-        tau : float                    the temperature ``activate`` used; 1.0 for a plain softmax
-
-        Returns
-        -------
-        Tensor (B, width)
-        """
-        with torch.no_grad():
-            n_values, out = self.n_values, torch.empty_like(activated)
-            values = activated[:, :n_values]
-            torch.mul(grad[:, :n_values], 1 - values.square(), out=out[:, :n_values])
-            probabilities = activated[:, n_values:]
-            weighted = probabilities * grad[:, n_values:]
-            membership = self.membership.to(activated.dtype)
-            span_sums = (weighted @ membership) @ membership.T  # each slot's span sum of y * grad
-            torch.sub(weighted, probabilities * span_sums, out=out[:, n_values:]).div_(tau)
-            return out
-
     def categorical_nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Summed cross-entropy of every one-hot block: ``sum(logsumexp(span) - logit of the hot slot)``.
 
@@ -168,23 +141,6 @@ class SpanLayout:
         two shapes coincide and so do the two readings."""
         shift_sum = shift.sum() * (self.n_soft_spans if shift.shape[1] == 1 else 1)
         return torch.log(totals).sum() + shift_sum
-
-    def categorical_nll_and_softmax(self, logits: torch.Tensor,
-                                    target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`categorical_nll` and the span softmax (its gradient is ``softmax - target``).
-
-        For hand-written backward passes (:mod:`tabsynth.models.elbo`); no autograd graph.
-
-        Returns
-        -------
-        nll : Tensor ()
-        probabilities : Tensor (B, width - n_values)  softmax of each span, softmax slots only
-        """
-        with torch.no_grad():
-            soft = logits[:, self.n_values :].contiguous()
-            shift, exps, totals = self._span_exponentials(soft, exact_shift=False)
-            nll = self._log_partition_sum(shift, totals) - (soft * target[:, self.n_values :]).sum()
-            return nll, exps.div_(totals @ self.membership.to(soft.dtype).T)
 
     def _span_exponentials(self, soft: torch.Tensor, *, exact_shift: bool):
         """Shifted exponentials of softmax slots and their per-span sums.

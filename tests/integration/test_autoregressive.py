@@ -203,7 +203,7 @@ def test_cli_fits_samples_and_imputes_every_sample_table(repo_root, tmp_path, ta
     model_dir = tmp_path / "model"
     fitted = _cli("fit", source, "-o", model_dir, "--epochs", "1", "--seed", "0", "--quiet", "--device", "cpu")
     assert fitted.returncode == 0, fitted.stderr
-    assert "Fitted AUTOREGRESSIVE" in fitted.stdout
+    assert "Fitted Autoregressive on" in fitted.stdout
     out = tmp_path / "synth.parquet"
     sampled = _cli("sample", model_dir, "-n", "400", "-o", out, "--condition", condition, "--seed", "0")
     assert sampled.returncode == 0, sampled.stderr

@@ -98,7 +98,8 @@ def test_bad_condition_is_reported(shoppers_csv, tmp_path):
         "['Returning_Visitor', 'New_Visitor', 'Other']."
     )
     malformed = run("sample", model_dir, "-n", "5", "-o", tmp_path / "s.csv", "--condition", "Revenue")
-    assert malformed.stderr.strip() == "Error: --condition 'Revenue' must look like COLUMN=VALUE or COLUMN=LOW..HIGH."
+    assert malformed.stderr.strip() == ("Error: --condition 'Revenue' must look like COLUMN=VALUE, COLUMN=LOW..HIGH "
+                                       "or COLUMN=null.")
 
 
 def test_demo_runs_on_bundled_data(tmp_path):

@@ -12,7 +12,7 @@ from scipy.stats import ks_2samp
 
 import tabsynth as ts
 from tabsynth.encoding.token_table import TokenTable
-from tabsynth.models.ar_network import ARNetworkConfig, ColumnAR, table_positions, training_positions, visibility
+from tabsynth.models.autoregressive.network import ARNetworkConfig, ColumnAR, table_positions, training_positions, visibility
 
 
 @pytest.fixture(scope="module")

@@ -10,91 +10,23 @@ one-hot block) plus the KL divergence of the encoder's posterior to N(0, I).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from tabsynth.encoding import Span
-from tabsynth.models.base import BaseSynthesizer, adam, steps_per_epoch
-from tabsynth.models.elbo import negative_elbo_step
-from tabsynth.models.flat_parameters import FlatParameters
+from tabsynth.models.continuous import ContinuousSynthesizer
 from tabsynth.models.layout import gumbel_noise
+from tabsynth.models.training import adam, steps_per_epoch
+from tabsynth.models.tvae.losses import kl_to_standard_normal, reconstruction_nll
+from tabsynth.models.tvae.networks import Decoder, Encoder, TVAENetworkConfig
 
 # Bounds of the decoder's per-slot scale, as in the reference implementation.
 SIGMA_MIN, SIGMA_MAX = 0.01, 1.0
 
 
-@dataclass(frozen=True)
-class TVAENetworkConfig:
-    """Sizes of TVAE's networks (frozen; handed to the modules)."""
-
-    data_width: int
-    embedding_dim: int
-    compress_dims: tuple[int, ...]
-    decompress_dims: tuple[int, ...]
-
-
-def _mlp(dim: int, hidden: tuple[int, ...]) -> tuple[nn.Sequential, int]:
-    layers = []
-    for size in hidden:
-        layers += [nn.Linear(dim, size), nn.ReLU()]
-        dim = size
-    return nn.Sequential(*layers), dim
-
-
-def _linear_relu_layers(body: nn.Sequential) -> list[nn.Linear]:
-    """The Linear layers of a Linear/ReLU stack; the hand-written ELBO gradient assumes no other layer."""
-    if not all(isinstance(m, (nn.Linear, nn.ReLU)) for m in body):
-        raise TypeError("TVAE's hand-written ELBO gradient covers Linear and ReLU layers only; "
-                        "update tabsynth/models/elbo.py before adding other layers.")
-    return [m for m in body if isinstance(m, nn.Linear)]
-
-
-class Encoder(nn.Module):
-    """``(B, data_width)`` rows -> posterior mean and log-variance, each ``(B, embedding)``.
-
-    Rows come in the span layout's internal order (:class:`~tabsynth.models.layout.SpanLayout`).
-    """
-
-    def __init__(self, config: TVAENetworkConfig):
-        super().__init__()
-        self.body, dim = _mlp(config.data_width, config.compress_dims)
-        # The mean and log-variance heads as one layer (one matrix product, not two):
-        # outputs [0, E) are the mean, [E, 2E) the log-variance.
-        self.head = nn.Linear(dim, 2 * config.embedding_dim)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.head(self.body(x)).chunk(2, dim=1)
-        return mu, logvar
-
-    def linears(self) -> list[nn.Linear]:
-        """The linear layers in order, a ReLU between consecutive ones (for :mod:`~tabsynth.models.elbo`)."""
-        return _linear_relu_layers(self.body) + [self.head]
-
-
-class Decoder(nn.Module):
-    """``(B, embedding)`` latents -> ``(B, data_width)`` raw outputs; ``sigma`` (data_width,) scales.
-
-    Outputs and scales are in the span layout's internal order (value slots first).
-    """
-
-    def __init__(self, config: TVAENetworkConfig):
-        super().__init__()
-        body, dim = _mlp(config.embedding_dim, config.decompress_dims)
-        self.body = nn.Sequential(*body, nn.Linear(dim, config.data_width))
-        self.sigma = nn.Parameter(torch.full((config.data_width,), 0.1))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.body(z)
-
-    def linears(self) -> list[nn.Linear]:
-        """The linear layers in order, a ReLU between consecutive ones (for :mod:`~tabsynth.models.elbo`)."""
-        return _linear_relu_layers(self.body)
-
-
-class TVAE(BaseSynthesizer):
+class TVAE(ContinuousSynthesizer):
     """Tabular variational autoencoder (Xu et al. 2019).
 
     Parameters
@@ -120,6 +52,7 @@ class TVAE(BaseSynthesizer):
         Per epoch: ``epoch``, ``loss`` (negative weighted ELBO), ``reconstruction``, ``kl``, ``seconds``.
     """
 
+    name = "tvae"
     # 2: the networks read and write rows in the span layout's internal column order.
     model_format = 2
 
@@ -152,11 +85,8 @@ class TVAE(BaseSynthesizer):
 
     # ------------------------------------------------------------------ training
     def _fit_matrix(self, data: torch.Tensor) -> None:
-        # Gradients are computed by hand (tabsynth.models.elbo) into one flat buffer.
-        flat = FlatParameters([self.vae_encoder_, self.decoder_])
-        self._optimizer = adam([flat.parameter], self.learning_rate, self.l2scale,
-                               betas=(0.9, 0.999))
-        self._layers = (self.vae_encoder_.linears(), self.decoder_.linears())
+        parameters = [*self.vae_encoder_.parameters(), *self.decoder_.parameters()]
+        self._optimizer = adam(parameters, self.learning_rate, self.l2scale, betas=(0.9, 0.999))
         self._data = data  # (n, width), the span layout's internal order
         self.loss_history_ = []
         progress = tqdm(range(self.epochs), desc="TVAE", unit="epoch", disable=not self.verbose)
@@ -168,9 +98,8 @@ class TVAE(BaseSynthesizer):
                                            "seconds": time.perf_counter() - start})
                 progress.set_postfix(loss=f"{loss:.3f}")
                 self._end_of_epoch(epoch + 1)
-        finally:  # also when training is interrupted: parameters get their own storage back
-            flat.unflatten()
-            del self._data, self._optimizer, self._layers
+        finally:
+            del self._data, self._optimizer
 
     def _train_epoch(self) -> tuple[float, float, float]:
         self.vae_encoder_.train()
@@ -188,14 +117,18 @@ class TVAE(BaseSynthesizer):
     def _train_step(self, x: torch.Tensor) -> torch.Tensor:
         """One ELBO step on ``x`` (B, width), rows in the layout's internal order; returns
         ``[loss, reconstruction, kl]`` (3,)."""
-        eps = torch.randn((x.shape[0], self.embedding_dim), generator=self._train_generator, device=self.device_)
-        encoder_layers, decoder_layers = self._layers
-        terms = negative_elbo_step(x, eps, encoder_layers, decoder_layers, self.decoder_.sigma, self.layout_,
-                                   self.loss_factor)  # writes every parameter's gradient
+        mu, logvar = self.vae_encoder_(x)  # (B, E) each
+        eps = torch.randn(mu.shape, generator=self._train_generator, device=self.device_)
+        z = torch.addcmul(mu, eps, torch.exp(0.5 * logvar))  # reparameterisation
+        recon = reconstruction_nll(self.decoder_(z), x, self.decoder_.sigma, self.layout_)
+        kl = kl_to_standard_normal(mu, logvar)
+        loss = self.loss_factor * recon + kl
+        self._optimizer.zero_grad(set_to_none=True)
+        loss.backward()
         self._optimizer.step()
         with torch.no_grad():
             self.decoder_.sigma.clamp_(SIGMA_MIN, SIGMA_MAX)
-        return terms
+        return torch.stack([loss, recon, kl]).detach()
 
     # ------------------------------------------------------------------ sampling
     def _sample_matrix(self, n: int, condition: tuple[Span, int] | None,

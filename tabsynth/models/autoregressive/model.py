@@ -27,10 +27,10 @@ from tqdm import tqdm
 from tabsynth.encoding.base import restore_dtype
 from tabsynth.encoding.token_table import TokenTable
 from tabsynth.metadata import Metadata, as_dataframe
-from tabsynth.models.ar_network import (ARNetworkConfig, ColumnAR, table_positions, training_positions,
-                                        visibility)
-from tabsynth.models.adam import Adam
-from tabsynth.models.base import BaseSynthesizer, adam, steps_per_epoch
+from tabsynth.models.autoregressive.network import (ARNetworkConfig, ColumnAR, table_positions,
+                                                    training_positions, visibility)
+from tabsynth.models.base import BaseSynthesizer
+from tabsynth.models.training import adam, steps_per_epoch
 
 
 class Autoregressive(BaseSynthesizer):
@@ -74,7 +74,7 @@ class Autoregressive(BaseSynthesizer):
         The epoch whose weights the model keeps.
     """
 
-    encoder_class = TokenTable
+    name = "autoregressive"
 
     def __init__(self, *, epochs: int = 100, batch_size: int = 512, learning_rate: float = 1e-3,
                  embedding_dim: int = 32, hidden_dim: int = 64, dropout: float = 0.1,
@@ -111,6 +111,9 @@ class Autoregressive(BaseSynthesizer):
     def _new_encoder(self, metadata: Metadata) -> TokenTable:
         return TokenTable(metadata, n_bins=self.n_bins, rare_threshold=self.rare_threshold,
                           clip_quantile=self.clip_quantile, random_state=self.seed_)
+
+    def _encoder_from_state(self, state: dict) -> TokenTable:
+        return TokenTable.from_state(self.metadata_, state)
 
     def _on_encoder_ready(self) -> None:
         self.null_tokens_ = self.encoder_.null_tokens()
@@ -162,7 +165,8 @@ class Autoregressive(BaseSynthesizer):
                 # Halve the step on a plateau: the last epochs fine-tune instead of jittering
                 # around the optimum (a noisy step leaves marginals off by a few percent).
                 waited += 1
-                optimizer.lr *= 0.5
+                for group in optimizer.param_groups:
+                    group["lr"] *= 0.5
             self._end_of_epoch(epoch)
             if waited >= self.patience:
                 break
@@ -176,7 +180,7 @@ class Autoregressive(BaseSynthesizer):
         order = torch.randperm(n, generator=self._train_generator, device=self.device_)
         return tokens[order[n_validation:]], tokens[order[:n_validation]]
 
-    def _train_epoch(self, data: torch.Tensor, optimizer: Adam) -> float:
+    def _train_epoch(self, data: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
         self.network_.train()
         n, n_columns = data.shape
         order = torch.randperm(n, generator=self._train_generator, device=self.device_)
@@ -186,7 +190,7 @@ class Autoregressive(BaseSynthesizer):
             batch = data[order[step * self.batch_size : (step + 1) * self.batch_size]]
             positions = training_positions(len(batch), n_columns, self._train_generator, self.device_)
             loss = self._batch_nll(batch, visibility(positions))
-            optimizer.zero_grad()
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.detach()

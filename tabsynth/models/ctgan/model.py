@@ -1,0 +1,248 @@
+"""CTGAN: conditional tabular GAN.
+
+Xu, Skoularidou, Cuesta-Infante, Veeramachaneni (2019), "Modeling Tabular Data
+using Conditional GAN", NeurIPS. Ingredients, all as in the paper and its
+reference implementation's defaults:
+
+* mode-specific normalization of numerical columns (:mod:`tabsynth.encoding`);
+* a conditional vector with training-by-sampling on log-frequencies
+  (:class:`~tabsynth.models.conditional.ConditionalSampler`);
+* a residual generator with Gumbel-softmax outputs for one-hot blocks and tanh for
+  scalars, plus a cross-entropy penalty for ignoring the condition;
+* a PacGAN discriminator (Lin et al. 2018) trained as a WGAN with gradient
+  penalty (Gulrajani et al. 2017).
+
+The generator looks up the conditional vector's weight rows instead of multiplying
+by a one-hot vector (:class:`~tabsynth.models.ctgan.networks.ConditionedLinear`); both
+networks are trained through autograd and ``torch.optim.Adam``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from tabsynth.encoding import Span
+from tabsynth.models.conditional import ConditionalSampler
+from tabsynth.models.continuous import ContinuousSynthesizer
+from tabsynth.models.ctgan.losses import conditional_loss, gradient_penalty, wasserstein_critic_loss
+from tabsynth.models.ctgan.networks import CTGANNetworkConfig, Discriminator, Generator
+from tabsynth.models.training import adam
+
+GUMBEL_TAU = 0.2
+
+
+class CTGAN(ContinuousSynthesizer):
+    """Conditional tabular GAN (Xu et al. 2019).
+
+    Parameters
+    ----------
+    epochs : int, default 300
+        Passes over the training rows (``n // batch_size`` steps each).
+    batch_size : int, default 500
+        Rows per step; must be a multiple of ``pac``.
+    embedding_dim : int, default 128
+        Size of the generator's noise input.
+    generator_dims, discriminator_dims : tuple of int, default (256, 256)
+        Hidden sizes of the residual generator and the critic.
+    generator_lr, discriminator_lr : float, default 2e-4
+        Adam learning rates (betas 0.5, 0.9).
+    generator_decay, discriminator_decay : float, default 1e-6
+        Adam weight decay.
+    discriminator_steps : int, default 1
+        Critic updates per generator update.
+    pac : int, default 10
+        Rows per PacGAN pack.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Resolved once at ``fit``; "auto" picks CUDA when present.
+    random_state : int or None
+        Seed of the model's own generators: same seed, same device -> same rows.
+    verbose : bool, default True
+        Show a progress bar with epoch, losses and time left.
+
+    Attributes
+    ----------
+    loss_history_ : list of dict
+        Per epoch: ``epoch``, ``generator_loss``, ``discriminator_loss``, ``seconds``.
+    """
+
+    name = "ctgan"
+    # 2: the networks read and write rows in the span layout's internal column order.
+    # 3: the critic is one nn.Sequential (its state_dict keys changed).
+    model_format = 3
+
+    def __init__(self, *, epochs: int = 300, batch_size: int = 500, embedding_dim: int = 128,
+                 generator_dims: tuple[int, ...] = (256, 256), discriminator_dims: tuple[int, ...] = (256, 256),
+                 generator_lr: float = 2e-4, discriminator_lr: float = 2e-4, generator_decay: float = 1e-6,
+                 discriminator_decay: float = 1e-6, discriminator_steps: int = 1, pac: int = 10,
+                 device: str = "auto", random_state: int | None = None, verbose: bool = True):
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.embedding_dim = embedding_dim
+        self.generator_dims = generator_dims
+        self.discriminator_dims = discriminator_dims
+        self.generator_lr = generator_lr
+        self.discriminator_lr = discriminator_lr
+        self.generator_decay = generator_decay
+        self.discriminator_decay = discriminator_decay
+        self.discriminator_steps = discriminator_steps
+        self.pac = pac
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not (isinstance(self.pac, int) and self.pac >= 1):
+            raise ValueError(f"pac must be a positive integer, got {self.pac!r}.")
+        if self.batch_size < 2:
+            # Batch normalisation in the generator needs at least two rows per batch.
+            raise ValueError(f"CTGAN needs batch_size >= 2 (its generator uses batch normalisation), "
+                             f"got {self.batch_size}.")
+        if self.batch_size % self.pac:
+            raise ValueError(
+                f"batch_size={self.batch_size} must be a multiple of pac={self.pac}; "
+                f"try batch_size={self.batch_size // self.pac * self.pac or self.pac}."
+            )
+
+    # ------------------------------------------------------------------ networks
+    def _build_networks(self) -> None:
+        self.cond_sampler_ = ConditionalSampler(self.encoder_.spans_, None, self.device_, self.layout_.position)
+        self.config_ = CTGANNetworkConfig(
+            data_width=self.encoder_.width_, cond_width=self.cond_sampler_.width,
+            embedding_dim=self.embedding_dim, generator_dims=tuple(self.generator_dims),
+            discriminator_dims=tuple(self.discriminator_dims), pac=self.pac,
+        )
+        self.generator_ = Generator(self.config_).to(self.device_)
+        self.discriminator_ = Discriminator(self.config_).to(self.device_)
+        self._generator_parameters = list(self.generator_.parameters())
+
+    def _networks(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator_, "discriminator": self.discriminator_}
+
+    # ------------------------------------------------------------------ training
+    def _fit_matrix(self, data: torch.Tensor) -> None:
+        # data and the generator's output are in the span layout's internal order.
+        self.cond_sampler_ = ConditionalSampler(self.encoder_.spans_, data, self.device_, self.layout_.position)
+        self._data = data
+        self._opt_g = adam(self.generator_.parameters(), self.generator_lr, self.generator_decay)
+        self._opt_d = adam(self.discriminator_.parameters(), self.discriminator_lr, self.discriminator_decay)
+        self.discriminator_.set_noise_generator(self._train_generator)
+        self.loss_history_ = []
+        steps = max(1, data.shape[0] // self.batch_size)
+        progress = tqdm(range(self.epochs), desc="CTGAN", unit="epoch", disable=not self.verbose)
+        try:
+            for epoch in progress:
+                start = time.perf_counter()
+                loss_g, loss_d = self._train_epoch(steps)
+                self.loss_history_.append({"epoch": epoch + 1, "generator_loss": loss_g,
+                                           "discriminator_loss": loss_d, "seconds": time.perf_counter() - start})
+                progress.set_postfix(G=f"{loss_g:.3f}", D=f"{loss_d:.3f}")
+                self._end_of_epoch(epoch + 1)
+        finally:
+            self.discriminator_.set_noise_generator(None)
+            del self._data, self._opt_g, self._opt_d
+
+    def _train_epoch(self, steps: int) -> tuple[float, float]:
+        self.generator_.train()
+        self.discriminator_.train()
+        total_g = total_d = torch.zeros((), device=self.device_)
+        for _ in range(steps):
+            for _ in range(self.discriminator_steps):
+                total_d = total_d + self._discriminator_step()
+            total_g = total_g + self._generator_step()
+        return float(total_g) / steps, float(total_d) / (steps * self.discriminator_steps)
+
+    def _noise_and_condition(self, batch: int):
+        """Noise (B, embedding), and the training-by-sampling draw for the batch.
+
+        Returns noise, column (B,), category (B,) and the conditional vectors' hot slots
+        (B,); the last three are None when the table has no categorical column.
+        """
+        gen = self._train_generator
+        noise = torch.randn((batch, self.embedding_dim), generator=gen, device=self.device_)
+        if self.cond_sampler_.width == 0:
+            return noise, None, None, None
+        column, category, cond_index = self.cond_sampler_.sample_train(batch, gen)
+        return noise, column, category, cond_index
+
+    def _critic_input(self, rows: torch.Tensor, cond_index: torch.Tensor | None) -> torch.Tensor:
+        """Rows (B, width) with their conditional vectors appended: (B, width + cond width)."""
+        return rows if cond_index is None else torch.cat([rows, self.cond_sampler_.one_hot(cond_index)], dim=1)
+
+    def _fake_rows(self, noise: torch.Tensor, cond_index: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Generator output ``(B, width)`` raw and activated (tanh, Gumbel-softmax), internal order."""
+        raw = self.generator_(noise, cond_index)
+        return raw, self.layout_.activate(raw, tau=GUMBEL_TAU, generator=self._train_generator)
+
+    def _discriminator_step(self) -> torch.Tensor:
+        """One critic update: Wasserstein loss plus gradient penalty; returns the Wasserstein loss."""
+        gen, batch = self._train_generator, self.batch_size
+        noise, column, category, cond_index = self._noise_and_condition(batch)
+        if cond_index is None:
+            rows = torch.randint(self._data.shape[0], (batch,), generator=gen, device=self.device_)
+            real_index = None
+        else:
+            # Real rows are matched to a shuffled copy of the conditions, as in the paper's code.
+            perm = torch.randperm(batch, generator=gen, device=self.device_)
+            rows = self.cond_sampler_.sample_rows(column[perm], category[perm], gen)
+            real_index = cond_index[perm]
+        real = self._data.index_select(0, rows)
+        with torch.no_grad():  # training mode: batch statistics, as in the paper's code
+            _, fake = self._fake_rows(noise, cond_index)
+        real_in, fake_in = self._critic_input(real, real_index), self._critic_input(fake, cond_index)  # (B, D + C)
+        critic = self.discriminator_
+        # One critic pass over real and fake packs: one product per layer instead of two, and
+        # no sum of two weight gradients (the packs never mix: each pack is ``pac`` rows of one kind).
+        real_scores, fake_scores = critic(torch.cat([real_in, fake_in])).chunk(2)
+        wasserstein = wasserstein_critic_loss(real_scores, fake_scores)
+        penalty = gradient_penalty(critic, real_in, fake_in, self.pac, gen)
+        self._opt_d.zero_grad(set_to_none=True)
+        (wasserstein + penalty).backward()
+        self._opt_d.step()
+        return wasserstein.detach()
+
+    def _generator_step(self) -> torch.Tensor:
+        """One generator update: fool the critic and honour the conditional vector."""
+        noise, column, category, cond_index = self._noise_and_condition(self.batch_size)
+        raw, fake = self._fake_rows(noise, cond_index)
+        loss = -self.discriminator_(self._critic_input(fake, cond_index)).mean()
+        if cond_index is not None:
+            sampler = self.cond_sampler_
+            loss = loss + conditional_loss(raw, sampler.span_index, sampler.span_mask, column, category)
+        self._opt_g.zero_grad(set_to_none=True)
+        # Only the generator's gradients: the critic is a fixed function in this step.
+        loss.backward(inputs=self._generator_parameters)
+        self._opt_g.step()
+        return loss.detach()
+
+    # ------------------------------------------------------------------ sampling
+    def _guiding_condition(self, targets: list[tuple[Span, int]]) -> tuple[Span, int] | None:
+        """Feed the rarest requested category to the conditional vector (hardest to hit by rejection)."""
+        if not targets:
+            return None
+        sampler = self.cond_sampler_
+        return min(targets, key=lambda t: float(sampler.frequencies[sampler.spans.index(t[0]), t[1]]))
+
+    def _sample_matrix(self, n: int, condition: tuple[Span, int] | None,
+                       generator: torch.Generator) -> torch.Tensor:
+        noise = torch.randn((n, self.embedding_dim), generator=generator, device=self.device_)
+        cond_index = None
+        if condition is not None:
+            cond_index = self.cond_sampler_.fixed(n, *condition)
+        elif self.cond_sampler_.width:
+            cond_index = self.cond_sampler_.sample_original(n, generator)
+        raw = self.generator_(noise, cond_index)
+        # Gumbel-softmax then argmax on decode = a draw from each categorical (Gumbel-max).
+        return self.layout_.to_matrix(self.layout_.activate(raw, tau=GUMBEL_TAU, generator=generator))
+
+    # ------------------------------------------------------------------ state
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return {f"cond_sampler.{k}": v for k, v in self.cond_sampler_.state().items()}
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        prefix = "cond_sampler."
+        self.cond_sampler_.load_state({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
