@@ -354,7 +354,7 @@ def _metrics(columns: list[dict], pairs: list[dict], found: dict | None, note: s
         Metric("fidelity.detection_auc", "Detection AUC", None if found is None else found["auc"], 0.5, "lower",
                "How well a classifier can tell synthetic rows from real ones "
                "(0.5 = indistinguishable, 1 = every synthetic row is recognisable).",
-               ci=None if found is None else _auc_interval(found), note=note),
+               ci=None if found is None else tuple(found["auc_ci"]), note=note),
         Metric("fidelity.max_null_rate_gap", "Largest null-rate gap", nulls, 0.0, "lower",
                "The largest difference, over columns, between the share of missing values "
                "in the real and synthetic tables (0 = same everywhere)."),
@@ -369,10 +369,15 @@ def _metrics(columns: list[dict], pairs: list[dict], found: dict | None, note: s
     ]
 
 
-def _auc_interval(found: dict) -> tuple[float, float]:
-    """Normal-approximation 95% interval of the mean AUC over the cross-validation folds."""
-    half = 1.96 * found["auc_std"] / math.sqrt(found["folds"])
-    return max(found["auc"] - half, 0.0), min(found["auc"] + half, 1.0)
+def _detection(tables: EvaluationTables, max_rows: int, random_state: int) -> tuple[dict | None, str | None]:
+    """Detection's result and the metric's note: why it is missing (a ValueError), or how it was fitted."""
+    try:
+        found = detection(tables, tables.real, tables.synthetic, max_rows=max_rows, random_state=random_state)
+    except ValueError as error:
+        return None, str(error)
+    note = None if found["early_stopping"] else (
+        "The tables are too small for the classifier's early-stopping split, so it was fitted without early stopping.")
+    return found, note
 
 
 def fidelity_section(tables: EvaluationTables, *, max_rows: int = 20_000, random_state: int = 0) -> Section:
@@ -394,7 +399,9 @@ def fidelity_section(tables: EvaluationTables, *, max_rows: int = 20_000, random
         ``fidelity.pair_trends``, ``fidelity.detection_auc``,
         ``fidelity.max_null_rate_gap``, ``fidelity.category_coverage`` and
         ``fidelity.range_coverage``, and details ``columns``, ``pairs``,
-        ``worst_pairs`` (the 5 lowest-scoring pairs), ``detection``, ``rows``,
+        ``worst_pairs`` (the 5 lowest-scoring pairs), ``detection`` (the result of
+        :func:`~tabsynth.evaluation.detection.detection`: AUC, its interval and how it
+        was made; None when not computed, the metric's note says why), ``rows``,
         ``thresholds`` and ``verdict`` ("good", "fair" or "poor", see :func:`verdict`).
 
     Raises
@@ -407,11 +414,7 @@ def fidelity_section(tables: EvaluationTables, *, max_rows: int = 20_000, random
     rng = np.random.default_rng(random_state)
     real, synthetic = subsample(tables.real, max_rows, rng), subsample(tables.synthetic, max_rows, rng)
     columns, pairs = column_scores(tables, real, synthetic), pair_scores(tables, real, synthetic)
-    try:
-        found, note = detection(tables, tables.real, tables.synthetic, max_rows=max_rows,
-                                random_state=random_state), None
-    except ValueError as error:
-        found, note = None, str(error)
+    found, note = _detection(tables, max_rows, random_state)
     metrics = _metrics(columns, pairs, found, note)
     values = {m.key: m.value for m in metrics}
     ranked = sorted((p for p in pairs if p["score"] is not None), key=lambda p: p["score"])

@@ -29,7 +29,9 @@ class Metric:
     meaning : str
         One plain-language sentence on what the figure says.
     ci : (float, float) or None
-        95% bootstrap confidence interval, where computed.
+        95% confidence interval, where computed: a percentile bootstrap for the privacy
+        attacks, a corrected resampled t interval over the cross-validation folds for the
+        detection AUC (the section's details say how each was made).
     note : str or None
     """
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 
-from tabsynth.evaluation import fidelity
+from tabsynth import Metadata
+from tabsynth.evaluation import detection, fidelity
 from tabsynth.evaluation.figures import fidelity as fidelity_figures
 from tabsynth.evaluation.tables import EvaluationTables
 
@@ -147,3 +150,61 @@ def test_figures_are_embedded_pngs(copy_section):
                                         "Correlations between numerical columns"]
     for figure in found:
         assert base64.b64decode(figure.png_base64)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------- detection folds and interval
+def test_identical_rows_share_a_group_nan_and_signed_zero_included():
+    X = np.array([[1.0, np.nan], [1.0, np.nan], [-0.0, 2.0], [0.0, 2.0], [1.0, 3.0]])
+    assert detection.identical_row_groups(X).tolist() == [0, 0, 1, 1, 2]
+
+
+def test_grouped_folds_keep_every_cdnow_copy_in_one_fold(cdnow):
+    rows = cdnow.head(4000)
+    tables = EvaluationTables.prepare(rows, rows.copy())
+    X = np.vstack([detection.detection_features(tables, tables.real)[0]] * 2)
+    y = np.r_[np.zeros(len(rows)), np.ones(len(rows))]
+    groups = detection.identical_row_groups(X)
+    folds = detection.grouped_folds(y, groups, random_state=0)
+    fold_of = np.empty(len(y), dtype=int)
+    for k, (train, test) in enumerate(folds):
+        fold_of[test] = k
+        assert not set(groups[train]) & set(groups[test])
+        assert abs(y[test].mean() - 0.5) < 0.01 and abs(len(test) - len(y) / 5) < 0.01 * len(y)
+    assert all(len(set(fold_of[groups == g])) == 1 for g in np.unique(groups))
+
+
+def test_detection_refuses_too_few_distinct_rows(adult_train):
+    rows = pd.concat([adult_train.head(3)] * 10, ignore_index=True)  # 3 distinct rows, 30 rows
+    tables = EvaluationTables.prepare(rows, rows.copy())
+    with pytest.raises(ValueError, match=re.escape(
+            "Detection needs at least 5 distinct rows over both tables to form 5 folds that keep identical rows "
+            "together, but the sampled rows hold only 3; compare more varied tables.")):
+        detection.detection(tables, tables.real, tables.synthetic, max_rows=60)
+
+
+def test_detection_refuses_a_fold_of_one_table_only(adult_train):
+    # Three rows repeated ten times in each table, none shared: some held-out fold gets real rows only.
+    real = pd.concat([adult_train.iloc[:3]] * 10, ignore_index=True)
+    synthetic = pd.concat([adult_train.iloc[100:103]] * 10, ignore_index=True)
+    tables = EvaluationTables.prepare(real, synthetic, metadata=Metadata.infer(adult_train))
+    with pytest.raises(ValueError, match=re.escape(
+            "Detection AUC is undefined: held-out fold 1 of 5 holds only real rows, because the sampled rows form "
+            "only 6 distinct rows, some repeated many times; compare more varied tables.")):
+        detection.detection(tables, tables.real, tables.synthetic, max_rows=60)
+
+
+def test_auc_interval_is_the_corrected_resampled_t():
+    aucs = [0.50, 0.52, 0.48, 0.51, 0.49]
+    half = 2.7764451051977987 * np.std(aucs, ddof=1) * np.sqrt(1 / 5 + 1 / 4)  # t(0.975, 4)
+    assert detection.auc_interval(aucs, 0.25) == pytest.approx((0.5 - half, 0.5 + half), abs=1e-12)
+    assert detection.auc_interval([0.99, 1.0, 1.0, 1.0, 1.0], 0.25)[1] == 1.0
+
+
+def test_detection_on_tiny_tables_fits_without_early_stopping(copy_section):
+    _, tables = copy_section
+    section = fidelity.fidelity_section(tables, max_rows=10, random_state=0)  # 5 rows per table
+    metric = section.metric("fidelity.detection_auc")
+    assert metric.value is not None and metric.ci[0] <= metric.value <= metric.ci[1]
+    assert metric.note == ("The tables are too small for the classifier's early-stopping split, "
+                           "so it was fitted without early stopping.")
+    assert section.details["detection"]["early_stopping"] is False
