@@ -46,20 +46,30 @@ class GowerPoints:
     n_categorical : int
         Categorical columns behind ``onehot``.
     n_columns : int
-        All columns (numerical + categorical): the Gower distance is L1 / ``n_columns``.
+        All columns (numerical + categorical): the Gower distance is
+        (L1 + unequal ``codes``) / ``n_columns``.
+    codes : ndarray, shape (n, w), int64, optional
+        Categorical columns compared by code (too many levels for a one-hot block); two
+        rows differing in one add 1. Empty (w = 0) when not given.
     """
 
     numeric: np.ndarray
     onehot: np.ndarray
     n_categorical: int
     n_columns: int
+    codes: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.codes is None:
+            self.codes = np.empty((self.numeric.shape[0], 0), dtype=np.int64)
 
     def __len__(self) -> int:
         return self.numeric.shape[0]
 
     def take(self, rows: np.ndarray) -> "GowerPoints":
         """The subset of rows at integer positions ``rows``."""
-        return GowerPoints(self.numeric[rows], self.onehot[rows], self.n_categorical, self.n_columns)
+        return GowerPoints(self.numeric[rows], self.onehot[rows], self.n_categorical, self.n_columns,
+                           self.codes[rows])
 
 
 def nearest_gower(query: GowerPoints, reference: GowerPoints, k: int = 1, chunk_rows: int = 1024) -> np.ndarray:
@@ -67,7 +77,8 @@ def nearest_gower(query: GowerPoints, reference: GowerPoints, k: int = 1, chunk_
 
     The categorical part is computed with one matrix product (a one-hot mismatch count is
     ``n_categorical - 4 * <a, b>`` for one-hots scaled by 1/2) and the numerical part with
-    ``torch.cdist(p=1)``; query rows are processed in chunks of ``chunk_rows`` so memory is
+    ``torch.cdist(p=1)``, and the columns given as ``codes`` add one per unequal code;
+    query rows are processed in chunks of ``chunk_rows`` so memory is
     ``chunk_rows * len(reference)`` floats.
 
     Parameters
@@ -90,6 +101,7 @@ def nearest_gower(query: GowerPoints, reference: GowerPoints, k: int = 1, chunk_
     if len(reference) < k:
         raise ValueError(f"The reference set has {len(reference)} rows; nearest_gower needs at least k={k}.")
     ref_num, ref_cat = torch.from_numpy(reference.numeric), torch.from_numpy(reference.onehot)
+    ref_codes = torch.from_numpy(np.ascontiguousarray(reference.codes))
     out = np.empty((len(query), k), dtype=np.float64)
     for start in range(0, len(query), chunk_rows):
         stop = min(start + chunk_rows, len(query))
@@ -99,6 +111,8 @@ def nearest_gower(query: GowerPoints, reference: GowerPoints, k: int = 1, chunk_
             l1 = torch.zeros((stop - start, len(reference)))
         if ref_cat.shape[1]:  # + n_categorical - 4 <a, b>; the constant is added after ranking
             l1.addmm_(torch.from_numpy(query.onehot[start:stop]), ref_cat.T, alpha=-4.0)
+        for j in range(ref_codes.shape[1]):
+            l1 += torch.from_numpy(query.codes[start:stop, j:j + 1]) != ref_codes[:, j]
         values = l1.min(dim=1, keepdim=True).values if k == 1 else torch.topk(l1, k, dim=1, largest=False).values
         out[start:stop] = (values.double().numpy() + query.n_categorical).clip(min=0.0) / query.n_columns
     return out

@@ -164,6 +164,9 @@ def contingency_similarity(real: tuple[np.ndarray, np.ndarray], synthetic: tuple
                            sizes: tuple[int, int]) -> tuple[float, float, float]:
     """``1 - TV`` between the joint frequency tables of two discrete columns.
 
+    Only the cells that occur are counted (as ``pandas.crosstab`` would), so two
+    near-unique columns cost memory in their rows, not in the product of their levels.
+
     Parameters
     ----------
     real, synthetic : pair of ndarray of int
@@ -178,10 +181,25 @@ def contingency_similarity(real: tuple[np.ndarray, np.ndarray], synthetic: tuple
         Score in [0, 1], and Cramér's V of each table (the strength of association, in
         [0, 1]; NaN when a column takes a single value).
     """
-    tables = [np.bincount(a * sizes[1] + b, minlength=sizes[0] * sizes[1]).reshape(sizes) / len(a)
-              for a, b in (real, synthetic)]
-    score = 1.0 - 0.5 * np.abs(tables[0] - tables[1]).sum()
-    return float(score), cramers_v(tables[0]), cramers_v(tables[1])
+    cells = [a.astype(np.int64) * sizes[1] + b for a, b in (real, synthetic)]
+    _, inverse = np.unique(np.concatenate(cells), return_inverse=True)
+    shares = [np.bincount(inverse[:len(cells[0])], minlength=inverse.max() + 1) / len(cells[0]),
+              np.bincount(inverse[len(cells[0]):], minlength=inverse.max() + 1) / len(cells[1])]
+    score = 1.0 - 0.5 * np.abs(shares[0] - shares[1]).sum()
+    return float(score), _sparse_cramers_v(*real), _sparse_cramers_v(*synthetic)
+
+
+def _sparse_cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    """Cramér's V of two code columns from their occupied cells: ``phi2 = sum p_ij^2 / (p_i p_j) - 1``."""
+    rows, a = np.unique(a, return_inverse=True)
+    columns, b = np.unique(b, return_inverse=True)
+    if min(len(rows), len(columns)) < 2:
+        return math.nan
+    cells, counts = np.unique(a.astype(np.int64) * len(columns) + b, return_counts=True)
+    p_row, p_column = np.bincount(a) / len(a), np.bincount(b) / len(b)
+    joint = counts / len(a)
+    phi2 = float((joint ** 2 / (p_row[cells // len(columns)] * p_column[cells % len(columns)])).sum() - 1.0)
+    return float(np.sqrt(max(phi2, 0.0) / (min(len(rows), len(columns)) - 1)))
 
 
 def cramers_v(joint: np.ndarray) -> float:

@@ -28,7 +28,7 @@ from tabsynth.evaluation.attacks import (FPR_LEVELS, GowerPoints, attack_summary
                                          row_hashes, share_in, tie_split_share)
 from tabsynth.evaluation.metrics import Metric
 from tabsynth.evaluation.report import Section
-from tabsynth.evaluation.tables import EvaluationTables
+from tabsynth.evaluation.tables import GOWER_ONEHOT_MAX_LEVELS, EvaluationTables
 
 # Verdict thresholds. An attack AUC is judged by its distance from chance, max(auc, 1 - auc)
 # (a score that ranks members *below* non-members leaks just as much once flipped).
@@ -44,6 +44,9 @@ REFERENCE_FACTOR = 10
 MIN_ATTACK_ROWS = 20  # members (and non-members) below which the attacks are not run
 N_BOOTSTRAP = 200
 HISTOGRAM_BINS = 30
+NO_DENSITY = ("Not computed: DOMIAS estimates densities over the numerical columns and the one-hot encoded "
+              "categorical ones, and every column here is a categorical one with too many levels for a one-hot "
+              f"encoding (more than {GOWER_ONEHOT_MAX_LEVELS}).")
 NO_HOLDOUT = ("No holdout table: privacy risk needs real rows the generator never saw as a baseline; "
               "pass holdout=.")
 
@@ -116,11 +119,12 @@ def privacy_verdict(metrics: dict[str, Metric]) -> str:
 
 # ---------------------------------------------------------------------- pieces
 def _gower_points(tables: EvaluationTables, frame) -> GowerPoints:
-    """Split :meth:`EvaluationTables.gower_space` into its numerical and one-hot blocks."""
+    """Split :meth:`EvaluationTables.gower_space` into its numerical and one-hot blocks, with the wide codes."""
     matrix = tables.gower_space(frame)
     is_numeric = tables.gower_numeric_mask()
     return GowerPoints(np.ascontiguousarray(matrix[:, is_numeric]), np.ascontiguousarray(matrix[:, ~is_numeric]),
-                       len(tables.categorical), len(tables.columns))
+                       len(tables.categorical) - len(tables.wide_categorical), len(tables.columns),
+                       tables.gower_codes(frame))
 
 
 def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -226,12 +230,13 @@ def _attack_metrics(spaces: dict[str, GowerPoints], max_rows: int, rng: np.rando
     is_member = np.r_[np.ones(size, dtype=bool), np.zeros(size, dtype=bool)]
     synth_ref = synthetic.take(_sample(len(synthetic), REFERENCE_FACTOR * max_rows, rng))
     synth_fit = synthetic.take(_sample(len(synthetic), max_rows, rng))
-    scores = {
-        "distance": -np.concatenate([nearest_gower(q, synth_ref, 1)[:, 0] for q in queries]),
-        "domias": domias_scores(np.concatenate([_dense(q) for q in queries]), _dense(synth_fit), _dense(reference),
-                                random_state=random_state),
-    }
+    scores = {"distance": -np.concatenate([nearest_gower(q, synth_ref, 1)[:, 0] for q in queries])}
     metrics, curves = [], {}
+    if _dense(synth_fit).shape[1]:
+        scores["domias"] = domias_scores(np.concatenate([_dense(q) for q in queries]), _dense(synth_fit),
+                                         _dense(reference), random_state=random_state)
+    else:
+        metrics += [_attack_metric("domias", i, None, None, NO_DENSITY) for i in range(3)]
     for name, score in scores.items():
         point = attack_summary(score, is_member)
         intervals = bootstrap_attack(score, is_member, n_resamples=N_BOOTSTRAP, random_state=random_state)
@@ -249,6 +254,7 @@ def _attack_metrics(spaces: dict[str, GowerPoints], max_rows: int, rng: np.rando
 
 
 def _dense(points: GowerPoints) -> np.ndarray:
+    """Numbers and one-hots for DOMIAS's embedding; columns given as codes (too many levels) are left out."""
     return np.concatenate([points.numeric, points.onehot], axis=1)
 
 

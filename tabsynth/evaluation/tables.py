@@ -7,9 +7,11 @@ few numeric views that fidelity, utility and privacy metrics need:
 * :meth:`EvaluationTables.model_features` — a frame for scikit-learn's gradient
   boosting (numbers as float, categories as pandas ``category`` with the real
   table's levels);
-* :meth:`EvaluationTables.gower_space` — a float32 matrix in which the L1 distance
-  divided by the number of columns is the Gower distance (numbers scaled by their
-  real range, each categorical one-hot scaled by 1/2 so a mismatch costs 1).
+* :meth:`EvaluationTables.gower_space` and :meth:`EvaluationTables.gower_codes` — a
+  float32 matrix and an int64 matrix in which the L1 distance plus the count of unequal
+  codes, divided by the number of columns, is the Gower distance (numbers scaled by
+  their real range, each categorical one-hot scaled by 1/2 so a mismatch costs 1, and
+  categoricals with more than :data:`GOWER_ONEHOT_MAX_LEVELS` levels as one code each).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from tabsynth.metadata import Metadata, as_dataframe
 # Kinds an evaluation compares; id and constant columns carry no distribution to judge.
 EVALUATED_KINDS = ("numerical", "categorical", "datetime")
 _NS_PER_SECOND = 1e9
+# A categorical column with more real levels than this enters Gower space as one integer
+# code per row (compared for equality) instead of a one-hot block of levels + 2 floats: a
+# near-unique text column of 26,000 levels would cost 2.7 GB per table as one-hots.
+GOWER_ONEHOT_MAX_LEVELS = 64
 
 
 @dataclass
@@ -42,6 +48,7 @@ class EvaluationTables:
     target: str | None
     columns: list[str]
     _levels: dict[str, list] = field(default_factory=dict, repr=False)
+    _wide_lookup: dict[str, dict] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -101,6 +108,11 @@ class EvaluationTables:
     def categorical(self) -> list[str]:
         return [c for c in self.columns if self.metadata[c].kind == "categorical"]
 
+    @property
+    def wide_categorical(self) -> list[str]:
+        """Categorical columns with more than :data:`GOWER_ONEHOT_MAX_LEVELS` real levels (Gower codes)."""
+        return [c for c in self.categorical if len(self._levels[c]) > GOWER_ONEHOT_MAX_LEVELS]
+
     def levels(self, column: str) -> list:
         """Categories of a categorical column as the real table knows them (metadata order)."""
         return self._levels[column]
@@ -133,8 +145,36 @@ class EvaluationTables:
 
     def gower_numeric_mask(self) -> np.ndarray:
         """``(d,)`` bool over :meth:`gower_space` columns: True for number slots, False for one-hot slots."""
-        return np.concatenate([np.zeros(len(self._levels[c]) + 2, dtype=bool) if c in self._levels
-                               else np.ones(1, dtype=bool) for c in self.columns])
+        wide = set(self.wide_categorical)
+        slots = [np.zeros(len(self._levels[c]) + 2, dtype=bool) if c in self._levels else np.ones(1, dtype=bool)
+                 for c in self.columns if c not in wide]
+        return np.concatenate(slots) if slots else np.zeros(0, dtype=bool)
+
+    def gower_codes(self, frame: pd.DataFrame) -> np.ndarray:
+        """``(n, len(wide_categorical))`` int64 codes of the wide categorical columns, for Gower space.
+
+        Equal values get equal codes in every table (by value, as :meth:`category_codes`),
+        nulls are -1; unlike the one-hot block, two different values the real table lacks
+        stay different (a near-unique column's new values do not match each other).
+        """
+        columns = []
+        for column in self.wide_categorical:
+            if column not in self._wide_lookup:
+                self._wide_lookup[column] = self._value_lookup(column)
+            lookup = self._wide_lookup[column]
+            keys = (_key(v) for v in frame[column].astype(object))
+            columns.append(np.fromiter((-1 if k is None else lookup.setdefault(k, len(lookup)) for k in keys),
+                                       dtype=np.int64, count=len(frame)))
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype=np.int64)
+
+    def _value_lookup(self, column: str) -> dict:
+        """Code of every value of ``column`` in the real levels, then the synthetic and holdout tables."""
+        lookup: dict = {}
+        values = [self._levels[column]] + [frame[column].dropna().unique() for frame in
+                                           (self.synthetic, self.holdout) if frame is not None]
+        for value in (v for block in values for v in block):
+            lookup.setdefault(_key(value), len(lookup))
+        return lookup
 
     def gower_space(self, frame: pd.DataFrame) -> np.ndarray:
         """``(n, d)`` float32 matrix where ``|x - y|_1 / len(columns)`` is the Gower distance.
@@ -142,10 +182,13 @@ class EvaluationTables:
         Numbers are scaled to [0, 1] by their real range and clipped there, so a column adds
         at most 1; a null number is placed at 2, so null matches null and a null against a
         number costs between 1 and 2 (Gower leaves nulls to the implementer). Categories
-        (null and unseen values as levels of their own) are one-hot / 2, so a mismatch costs 1.
+        (null and unseen values as levels of their own) are one-hot / 2, so a mismatch costs 1;
+        the :attr:`wide_categorical` columns are left out (see :meth:`gower_codes`).
         """
-        blocks = []
+        blocks, wide = [], set(self.wide_categorical)
         for column in self.columns:
+            if column in wide:
+                continue
             if column in self._levels:
                 n_levels = len(self._levels[column])
                 codes = self.category_codes(frame, column)
@@ -158,7 +201,7 @@ class EvaluationTables:
                 scale = float(high - low) or 1.0
                 values = np.clip((frame[column].to_numpy(dtype=float) - low) / scale, 0.0, 1.0)
                 blocks.append(np.where(np.isnan(values), 2.0, values).reshape(-1, 1).astype(np.float32))
-        return np.concatenate(blocks, axis=1)
+        return np.concatenate(blocks, axis=1) if blocks else np.empty((len(frame), 0), dtype=np.float32)
 
 
 def _key(value: Any) -> Any:

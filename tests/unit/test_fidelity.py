@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -208,3 +209,33 @@ def test_detection_on_tiny_tables_fits_without_early_stopping(copy_section):
     assert metric.note == ("The tables are too small for the classifier's early-stopping split, "
                            "so it was fitted without early stopping.")
     assert section.details["detection"]["early_stopping"] is False
+
+
+# ---------------------------------------------------------------------------- near-unique columns
+def test_sparse_cramers_v_matches_the_dense_table(credit_sample):
+    for first, second in (("PAY_0", "PAY_2"), ("EDUCATION", "MARRIAGE"), ("SEX", "default payment next month")):
+        a = pd.factorize(credit_sample[first])[0]
+        b = pd.factorize(credit_sample[second])[0]
+        joint = np.zeros((a.max() + 1, b.max() + 1))
+        np.add.at(joint, (a, b), 1.0 / len(a))
+        assert fidelity._sparse_cramers_v(a, b) == pytest.approx(fidelity.cramers_v(joint), abs=1e-12)
+
+
+def test_pair_of_two_near_unique_text_columns_costs_rows_not_levels(adult_train):
+    # 20,000 rows each: a dense joint table of the two columns would hold 1.6e9 cells (13 GB).
+    real = adult_train.head(20_000).reset_index(drop=True)
+    synthetic = adult_train.iloc[-20_000:].reset_index(drop=True)
+    for frame, tag in ((real, "r"), (synthetic, "s")):
+        frame["name"] = [f"{o}-{tag}{i // 2}" for i, o in enumerate(frame["occupation"])]
+        frame["email"] = [f"{name.lower()}@example.org" for name in frame["name"]]
+    columns = ["name", "email", "sex"]
+    tables = EvaluationTables.prepare(real[columns], synthetic[columns])
+    assert [tables.metadata[c].kind for c in columns] == ["categorical"] * 3
+    tracemalloc.start()
+    pairs = fidelity.pair_scores(tables, tables.real, tables.synthetic)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100e6
+    names = next(p for p in pairs if p["columns"] == ["name", "email"])
+    assert names["score"] == pytest.approx(0.0)  # no (name, email) pair of the real table recurs
+    assert names["real"] == pytest.approx(1.0)  # each name has its own e-mail address

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tabsynth.evaluation import anonymeter as anonymeter_bridge
+from tabsynth.evaluation import tables as tables_module
 from tabsynth.evaluation.attacks import (GowerPoints, attack_summary, bootstrap_attack, nearest_gower,
                                          nearest_ratio, roc_points, row_hashes, tie_split_share)
 from tabsynth.evaluation.figures import privacy as privacy_figures
@@ -156,23 +157,52 @@ def test_figures_render_histogram_and_roc(fresh):
 
 
 # ---------------------------------------------------------------------- pure statistics
-def test_nearest_gower_matches_a_direct_gower_computation(adult_train):
-    frame = adult_train.iloc[:300]
-    tables = EvaluationTables.prepare(frame, frame, frame)
-    points = _gower_points(tables, tables.real)
-    query, reference = points.take(np.arange(40)), points.take(np.arange(40, 300))
-    expected = np.zeros((40, 260))
+def _direct_gower(tables, first: pd.DataFrame, second: pd.DataFrame) -> np.ndarray:
+    """``(len(first), len(second))`` Gower distances, column by column (categories: equal or not; no nulls)."""
+    expected = np.zeros((len(first), len(second)))
     for column in tables.columns:
-        a, b = tables.real[column].iloc[:40].to_numpy(), tables.real[column].iloc[40:].to_numpy()
+        a, b = first[column].to_numpy(), second[column].to_numpy()
         if column in tables.categorical:
             same = (a[:, None] == b[None, :]) | (pd.isna(a)[:, None] & pd.isna(b)[None, :])
             expected += ~same
-        else:
-            span = tables.real[column].max() - tables.real[column].min()
-            expected += np.abs(a[:, None].astype(float) - b[None, :].astype(float)) / span
-    expected /= len(tables.columns)
+        else:  # scaled by the real range and clipped to it, as the report documents
+            low, span = tables.real[column].min(), tables.real[column].max() - tables.real[column].min()
+            a, b = (np.clip((v.astype(float) - low) / span, 0.0, 1.0) for v in (a, b))
+            expected += np.abs(a[:, None] - b[None, :])
+    return expected / len(tables.columns)
+
+
+@pytest.mark.parametrize("onehot_max_levels", [64, 5])  # 5: most categories compared as codes
+def test_nearest_gower_matches_a_direct_gower_computation(adult_train, monkeypatch, onehot_max_levels):
+    monkeypatch.setattr(tables_module, "GOWER_ONEHOT_MAX_LEVELS", onehot_max_levels)
+    frame = adult_train.iloc[:300]
+    tables = EvaluationTables.prepare(frame, frame, frame)
+    assert len(tables.wide_categorical) == (0 if onehot_max_levels == 64 else 6)
+    points = _gower_points(tables, tables.real)
+    query, reference = points.take(np.arange(40)), points.take(np.arange(40, 300))
+    expected = _direct_gower(tables, tables.real.iloc[:40], tables.real.iloc[40:])
     found = nearest_gower(query, reference, k=2, chunk_rows=16)
     assert np.allclose(found, np.sort(expected, axis=1)[:, :2], atol=1e-5)
+
+
+def test_a_near_unique_column_keeps_new_values_apart(adult_train):
+    # 200 real rows with 100 remarks (each twice): compared by code, not as 100 one-hot slots.
+    frame = adult_train.iloc[:300].reset_index(drop=True)
+    frame["remark"] = [f"{o}-{i // 2}" for i, o in enumerate(frame["occupation"])]
+    frame = frame[["age", "hours-per-week", "sex", "race", "remark"]]  # every sex and race is in the first 200
+    real, synthetic = frame.iloc[:200], frame.iloc[200:].copy()
+    synthetic["remark"] = [f"new-{i}" for i in range(len(synthetic))]  # values the real table never had
+    tables = EvaluationTables.prepare(real, synthetic, synthetic)
+    assert tables.wide_categorical == ["remark"]
+    assert _gower_points(tables, tables.real).onehot.shape[1] == (2 + 2) + (5 + 2)  # sex and race one-hots only
+    found = nearest_gower(_gower_points(tables, tables.synthetic), _gower_points(tables, tables.real), k=1)
+    expected = _direct_gower(tables, tables.synthetic, tables.real).min(axis=1)
+    assert np.allclose(found[:, 0], expected, atol=1e-5)
+    # Two different new remarks do not match each other (a shared "unseen" slot would make them equal).
+    among = nearest_gower(_gower_points(tables, tables.synthetic.iloc[:50]),
+                          _gower_points(tables, tables.synthetic.iloc[50:]), k=1)
+    assert np.allclose(among[:, 0], _direct_gower(tables, synthetic.iloc[:50], synthetic.iloc[50:]).min(axis=1),
+                       atol=1e-5)
 
 
 def test_row_hashes_treat_nulls_and_signed_zero_as_equal():
@@ -211,3 +241,20 @@ def test_attack_summary_on_perfect_and_useless_scores():
 def test_gower_points_split_keeps_every_column():
     points = GowerPoints(np.zeros((3, 2), np.float32), np.zeros((3, 4), np.float32), 2, 4)
     assert len(points.take(np.array([0, 2]))) == 2
+
+
+def test_only_near_unique_columns_leave_domias_out_and_say_why(adult_train):
+    frame = adult_train.head(1500).reset_index(drop=True)
+    names = pd.DataFrame({"name": [f"{o}-{i // 2}" for i, o in enumerate(frame["occupation"])],
+                          "city": [f"{c}-{i // 3}" for i, c in enumerate(frame["native-country"])]})
+    tables = EvaluationTables.prepare(names.iloc[:1000], names.iloc[:1000], names.iloc[1000:])
+    assert tables.wide_categorical == ["name", "city"]
+    section = privacy_section(tables, max_rows=300, anonymeter=False, random_state=0)
+    note = ("Not computed: DOMIAS estimates densities over the numerical columns and the one-hot encoded "
+            "categorical ones, and every column here is a categorical one with too many levels for a one-hot "
+            "encoding (more than 64).")
+    for key in ("privacy.mia_domias_auc", "privacy.mia_domias_tpr_at_fpr_1pct", "privacy.mia_domias_tpr_at_fpr_0.1pct"):
+        assert (section.metric(key).value, section.metric(key).note) == (None, note)
+    assert section.metric("privacy.mia_distance_auc").value > 0.95  # the synthetic table copies its training rows
+    assert section.metric("privacy.exact_copies").value == 1.0
+    assert set(section.details["attacks"]["roc"]) == {"distance"}
