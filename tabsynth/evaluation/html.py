@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import warnings
 from typing import TYPE_CHECKING
 
 import jinja2
@@ -33,6 +34,7 @@ _TEMPLATE = jinja2.Template(
  figcaption { color: #5b6475; font-size: 0.88rem; }
  section { border-top: 2px solid #e3e7ee; margin-top: 1.5rem; }
  .skipped { background: #f5f7fa; padding: 0.8rem 1rem; border-radius: 8px; }
+ .notes { background: #fff8e6; padding: 0.5rem 1rem 0.5rem 2rem; border-radius: 8px; font-size: 0.9rem; }
 </style></head><body>
 <h1>Synthetic data report</h1>
 <p class="sub">tabsynth {{ version }} &middot; {{ created }} &middot; real {{ tables.real_rows }} rows,
@@ -53,13 +55,16 @@ _TEMPLATE = jinja2.Template(
 {% for s in sections %}
 <section id="{{ s.name }}"><h2>{{ s.name|capitalize }}
  <span class="verdict {{ s.verdict|replace(' ', '') }}">{{ s.verdict }}</span></h2>
-{% if s.reason %}<p class="skipped">{{ s.reason }}</p>{% else %}
+{% if s.reason %}<p class="skipped">{{ s.reason }}</p>{% endif %}
+{% if s.notes %}<ul class="notes">{% for note in s.notes %}<li>{{ note }}</li>{% endfor %}</ul>{% endif %}
+{% if not s.reason %}
 <table><tr><th>figure</th><th>value</th><th>ideal</th><th>95% CI</th><th>what it means</th></tr>
 {% for m in s.metrics %}
 <tr><td>{{ m.label }}<br><code class="meaning">{{ m.key }}</code></td><td class="num">{{ fmt(m.value) }}</td>
  <td class="num">{{ fmt(m.ideal) }}</td><td class="num">{{ ci(m.ci) }}</td>
  <td class="meaning">{{ m.meaning }}{% if m.note %} <em>{{ m.note }}</em>{% endif %}</td></tr>
 {% endfor %}</table>
+{% if s.figure_error %}<p class="skipped">{{ s.figure_error }}</p>{% endif %}
 {% for f in s.figures %}
 <figure><h3>{{ f.title }}</h3><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
 <figcaption>{{ f.caption }}</figcaption></figure>
@@ -92,9 +97,16 @@ def render_html(report: "Report") -> str:
     drawers = {"fidelity": fidelity.figures, "utility": utility.figures, "privacy": privacy.figures}
     sections = []
     for name, section in report.sections.items():
-        figures = [] if section.status != "computed" or report._tables is None else drawers[name](section, report._tables)
+        figures, error = [], None
+        if section.status == "computed" and report._tables is not None:
+            try:
+                figures = drawers[name](section, report._tables)
+            except Exception as failure:  # noqa: BLE001 - a plot must not cost the page; the reason is shown
+                error = f"The plots of this section could not be drawn ({type(failure).__name__}: {failure})."
+                warnings.warn(error, RuntimeWarning, stacklevel=2)
         sections.append({"name": name, "verdict": report.verdicts.get(name, "not computed"),
-                         "reason": section.skipped_reason, "metrics": section.metrics, "figures": figures})
+                         "reason": section.skipped_reason, "notes": section.notes, "metrics": section.metrics,
+                         "figures": figures, "figure_error": error})
     from tabsynth._version import __version__
 
     return _TEMPLATE.render(version=__version__, created=report.created, tables=report.tables,

@@ -10,13 +10,17 @@ JSON schema ``tabsynth.report/1`` (stable keys; new keys may be added within a v
                  "columns": [str], "target": str | null},
       "summary": {"headline": [Metric], "verdicts": {"fidelity": str, "utility": str, "privacy": str}},
       "sections": {
-        "fidelity": {"status": "computed", "metrics": [Metric], "details": {...}},
-        "utility":  {"status": "computed" | "skipped", "reason": str | null, "metrics": [...], "details": {...}},
-        "privacy":  {"status": "computed" | "skipped", "reason": str | null, "metrics": [...], "details": {...}}
+        "fidelity": {"status": "computed" | "skipped", "reason": str | null, "seconds": float,
+                     "notes": [str], "metrics": [Metric], "details": {...}},
+        "utility":  {... the same keys ...},
+        "privacy":  {... the same keys ...}
       }
     }
 
-where a Metric is ``{"key", "label", "value", "ideal", "direction", "meaning", "ci", "note"}``
+A section is "skipped" when it cannot be computed at all (no target, no holdout, or an
+error, which ``reason`` gives); ``notes`` say how a computed section handled the data
+(a class too small for a split, a class one table lacks). A Metric is
+``{"key", "label", "value", "ideal", "direction", "meaning", "ci", "note"}``
 (see :class:`~tabsynth.evaluation.metrics.Metric`). A verdict is ``"good"``, ``"fair"``,
 ``"poor"`` or ``"not computed"``.
 """
@@ -39,13 +43,18 @@ SECTIONS = ("fidelity", "utility", "privacy")
 
 @dataclass
 class Section:
-    """One part of a report: its metrics, free-form details, or why it was skipped."""
+    """One part of a report: its metrics, free-form details, or why it was skipped.
+
+    ``notes`` are plain sentences on how the data was handled (a class too small for a
+    split, a class one table lacks) that concern more than one metric.
+    """
 
     name: str
     metrics: list[Metric] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     skipped_reason: str | None = None
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -56,7 +65,7 @@ class Section:
 
     def to_dict(self) -> dict:
         return {"status": self.status, "reason": self.skipped_reason, "seconds": round(self.seconds, 3),
-                "metrics": [m.to_dict() for m in self.metrics], "details": self.details}
+                "notes": list(self.notes), "metrics": [m.to_dict() for m in self.metrics], "details": self.details}
 
 
 @dataclass
@@ -119,6 +128,9 @@ class Report:
     def failures(self, under: dict[str, float] | None = None, over: dict[str, float] | None = None) -> list[str]:
         """Messages for every threshold broken: ``value < under[key]`` or ``value > over[key]``.
 
+        A key of a skipped section, or a metric without a value, counts as broken, with the
+        reason it was not computed.
+
         Raises
         ------
         KeyError
@@ -127,6 +139,10 @@ class Report:
         broken = []
         for limits, below in ((under or {}, True), (over or {}, False)):
             for key, threshold in limits.items():
+                skipped = self.sections.get(key.split(".")[0])
+                if skipped is not None and skipped.status == "skipped":
+                    broken.append(f"{key} was not computed ({skipped.skipped_reason})")
+                    continue
                 metric = self.metric(key)
                 if metric.value is None:
                     broken.append(f"{key} was not computed ({metric.note or 'no value'})")

@@ -51,6 +51,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from tabsynth.evaluation.boosting import early_stopping_blocker
 from tabsynth.evaluation.metrics import Metric
 from tabsynth.evaluation.report import Section
 from tabsynth.evaluation.tables import EvaluationTables
@@ -75,6 +76,7 @@ THREADS = 1
 # HistGradientBoosting splits natively on at most this many categories (its max_bins).
 MAX_NATIVE_LEVELS = 255
 LINEAR_MAX_ITER = 500
+BOOSTING_MAX_ITER = 100  # scikit-learn's default; all of them run when early stopping is off
 MISSING_LEVEL = "(missing)"
 
 _LABELS = {"auc": "ROC AUC", "accuracy": "accuracy", "f1": "F1", "r2": "R²", "rmse": "RMSE", "mae": "MAE"}
@@ -99,6 +101,7 @@ class _Task:
     classes: list[str] = field(default_factory=list)  # str labels, sorted
     positive: str | None = None  # binary only
     originals: dict[str, Any] = field(default_factory=dict)  # str label -> value as in the table
+    synthetic_only: dict[str, Any] = field(default_factory=dict)  # the same for classes only synthetic rows hold
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -111,10 +114,11 @@ class _Task:
 
 @dataclass
 class _Fit:
-    """One fitted family: the model (None when it could not be trained) and why not."""
+    """One fitted family: the model (None when it could not be trained), why not, and how it was adapted."""
 
     model: Any
-    note: str | None = None
+    note: str | None = None  # why there is no model
+    caveat: str | None = None  # how the model was fitted differently from the usual way
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -165,6 +169,8 @@ def utility_section(tables: EvaluationTables, *, max_rows: int, random_state: in
         families, importances = _run(task, tables, frames, tests, y_test, random_state)
     metrics = _metrics(task, families, importances)
     ratio = next(m for m in metrics if m.key == "utility.tstr_trtr_ratio").value
+    notes = class_notes(task, frames) + [families[f][m]["caveat"] for m in ("tstr", "trtr") for f in FAMILIES
+                                         if families[f][m]["caveat"]]
     details = {
         "task": task.kind, "target": task.target,
         # The class F1 is computed for: None for a multiclass target (macro F1).
@@ -174,7 +180,7 @@ def utility_section(tables: EvaluationTables, *, max_rows: int, random_state: in
         "thresholds": {"good_ratio": GOOD_RATIO, "fair_ratio": FAIR_RATIO},
         "verdict": utility_verdict(ratio),
     }
-    return Section("utility", metrics=metrics, details=details)
+    return Section("utility", metrics=metrics, details=details, notes=notes)
 
 
 def _run(task: _Task, tables: EvaluationTables, frames: dict[str, pd.DataFrame], tests: dict[str, Any],
@@ -187,7 +193,7 @@ def _run(task: _Task, tables: EvaluationTables, frames: dict[str, pd.DataFrame],
             fitted = _fit(task, family, tables, frames[train], train, random_state)
             scores = (_scores(task, fitted.model, tests[family], y_test) if fitted.model is not None
                       else dict.fromkeys(task.metrics))
-            families[family][mode] = {**scores, "note": fitted.note}
+            families[family][mode] = {**scores, "note": fitted.note, "caveat": fitted.caveat}
             if family == "boosting":
                 boosters[train] = fitted
     return families, _importances(task, boosters, tests["boosting"], y_test, random_state)
@@ -202,6 +208,57 @@ def utility_verdict(ratio: float | None) -> str:
     if ratio is None or not math.isfinite(ratio):
         return "poor"
     return "good" if ratio >= GOOD_RATIO else "fair" if ratio >= FAIR_RATIO else "poor"
+
+
+def class_notes(task: _Task, frames: dict[str, pd.DataFrame]) -> list[str]:
+    """Notes on classes that one of the (subsampled) real, synthetic and holdout tables lacks.
+
+    Parameters
+    ----------
+    task : _Task
+    frames : dict of DataFrame
+        ``{"real", "synthetic", "holdout"}`` rows with a known target, as the models see them.
+
+    Returns
+    -------
+    list of str
+        Empty for a regression task or when every table holds every class.
+    """
+    if task.kind != "classification":
+        return []
+    counts = {name: frame[task.target].map(label_text).value_counts() for name, frame in frames.items()}
+    seen = {name: set(found.index) for name, found in counts.items()}
+    real_or_holdout = seen["real"] | seen["holdout"]
+    notes = []
+    them = lambda labels: "them" if len(labels) > 1 else "it"  # noqa: E731
+    if only := seen["synthetic"] - real_or_holdout:
+        rows = int(counts["synthetic"][sorted(only)].sum())
+        notes.append(_about(task, only, "occur", "occurs") + f" only in the synthetic table ({rows} "
+                     f"row{'s' if rows > 1 else ''}); no real row has {them(only)}, so the scores leave "
+                     f"{'their' if len(only) > 1 else 'its'} predicted probability out.")
+    if absent := real_or_holdout - seen["synthetic"]:
+        notes.append(_about(task, absent, "never occur", "never occurs") + " in the synthetic table, so the models "
+                     f"trained on it never predict {them(absent)}.")
+    if unseen := seen["holdout"] - seen["real"]:
+        notes.append(_about(task, unseen, "occur", "occurs") + " in the holdout but not in the real training "
+                     f"table, so the models trained on real data never predict {them(unseen)} either.")
+    if untested := seen["real"] - seen["holdout"]:
+        notes.append(_about(task, untested, "have", "has") + " no row in the holdout, so no score covers "
+                     f"{them(untested)}.")
+    return notes
+
+
+def _about(task: _Task, labels: set[str], plural: str, singular: str) -> str:
+    """``"Classes 0, 6 of 'T' <plural>"`` or ``"Class 0 of 'T' <singular>"``, values as in the tables."""
+    phrase = _classes(task, labels)
+    return phrase[0].upper() + phrase[1:] + " " + (plural if len(labels) > 1 else singular)
+
+
+def _classes(task: _Task, labels: set[str]) -> str:
+    """``"classes 0, 6 of 'T'"`` or ``"class 0 of 'T'"``; a value the real tables hold is shown as there."""
+    shown = {**task.synthetic_only, **task.originals}
+    listed = ", ".join(repr(shown.get(label, label)) for label in sorted(labels))
+    return f"class{'es' if len(labels) > 1 else ''} {listed} of '{task.target}'"
 
 
 # ---------------------------------------------------------------------------- preparation
@@ -238,10 +295,12 @@ def _task(tables: EvaluationTables) -> _Task:
             originals.setdefault(label_text(value), _shown(value))
     counts = tables.real[target].dropna().map(label_text).value_counts()
     classes = sorted(originals)
+    synthetic_only = {label_text(v): _shown(v) for v in tables.synthetic[target].dropna().unique()
+                      if label_text(v) not in originals}
     positive = None
     if len(classes) == 2 and len(counts) == 2:
         positive = min(sorted(counts.index), key=lambda c: counts[c])  # rarer class; ties -> first sorted
-    return _Task("classification", target, features, classes, positive, originals)
+    return _Task("classification", target, features, classes, positive, originals, synthetic_only)
 
 
 def _rows(frame: pd.DataFrame, target: str, max_rows: int, random_state: int) -> pd.DataFrame:
@@ -321,7 +380,7 @@ def _linear_frame(tables: EvaluationTables, frame: pd.DataFrame, features: list[
 
 
 # ---------------------------------------------------------------------------- models
-def _model(task: _Task, family: str, frame: Any, random_state: int) -> Any:
+def _model(task: _Task, family: str, frame: Any, random_state: int, early_stopping: bool = True) -> Any:
     """An unfitted scikit-learn estimator of ``family`` for ``task``.
 
     ``frame`` is the linear family's training frame (its float columns are scaled, the
@@ -329,7 +388,8 @@ def _model(task: _Task, family: str, frame: Any, random_state: int) -> Any:
     """
     if family == "boosting":
         cls = HistGradientBoostingClassifier if task.kind == "classification" else HistGradientBoostingRegressor
-        return cls(categorical_features=frame, early_stopping=True, random_state=random_state)
+        return cls(categorical_features=frame, early_stopping=early_stopping, max_iter=BOOSTING_MAX_ITER,
+                   random_state=random_state)
     numbers = [c for c in frame.columns if frame[c].dtype.kind == "f"]
     words = [c for c in frame.columns if c not in numbers]
     prepare = ColumnTransformer([
@@ -350,9 +410,12 @@ def _fit(task: _Task, family: str, tables: EvaluationTables, frame: pd.DataFrame
     if task.kind == "classification" and len(set(y)) < 2:
         return _Fit(None, f"Target '{task.target}' has a single class ({_shown(frame[task.target].iloc[0])!r}) in the "
                           f"{train} table, so no classifier can be trained on it.")
+    caveat = None
     if family == "boosting":
+        keep, early, caveat = _boosting_rows(task, y, train)
+        frame, y = frame[keep], y[keep]
         x = _boosting_matrix(tables, frame, task.features)
-        model = _model(task, family, _categorical_mask(tables, task.features), random_state)
+        model = _model(task, family, _categorical_mask(tables, task.features), random_state, early)
     else:
         x = _linear_frame(tables, frame, task.features)
         model = _model(task, family, x, random_state)
@@ -360,7 +423,39 @@ def _fit(task: _Task, family: str, tables: EvaluationTables, frame: pd.DataFrame
         # An unconverged linear model at LINEAR_MAX_ITER is still a fair baseline.
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x, y)
-    return _Fit(model)
+    return _Fit(model, caveat=caveat)
+
+
+def _boosting_rows(task: _Task, y: np.ndarray, train: str) -> tuple[np.ndarray, bool, str | None]:
+    """Which training rows gradient boosting uses, whether it early-stops, and a note when either changed.
+
+    Early stopping holds out a stratified 10% of the rows (:mod:`tabsynth.evaluation.boosting`),
+    which a class with a single row makes impossible. Such rows are left out of the boosting
+    model (one row teaches it next to nothing, and TSTR and TRTR then keep the same fitting
+    procedure); when that leaves fewer than two classes, or the table is too small for the
+    split anyway, the model is fitted on every row without early stopping.
+
+    Returns
+    -------
+    (keep, early_stopping, note) : (ndarray of bool, shape (n,), bool, str or None)
+    """
+    blocker = early_stopping_blocker(y) if task.kind == "classification" else None
+    if blocker is None:
+        return np.ones(len(y), dtype=bool), True, None
+    labels, counts = np.unique(y, return_counts=True)
+    single = set(labels[counts < 2])
+    keep = ~np.isin(y, list(single))
+    if single and len(labels) - len(single) >= 2 and early_stopping_blocker(y[keep]) is None:
+        rows = "rows" if len(single) > 1 else "row"
+        return keep, True, (
+            f"Gradient boosting was trained on the {train} table without the single {rows} of "
+            f"{_classes(task, single)}: a class needs two rows for the model's stratified early-stopping split "
+            f"(the linear model keeps the {rows}).")
+    reason = (f"{_classes(task, single)} {'have a single row each' if len(single) > 1 else 'has a single row'}, "
+              f"too few for its stratified validation split" if single else f"in '{task.target}', {blocker}")
+    return np.ones(len(y), dtype=bool), False, (
+        f"Gradient boosting was fitted on the {train} table without early stopping (all {BOOSTING_MAX_ITER} "
+        f"iterations): {reason}.")
 
 
 def class_probabilities(model: Any, x: pd.DataFrame | np.ndarray, classes: list[str]) -> np.ndarray:
@@ -499,7 +594,8 @@ def _metrics(task: _Task, families: dict[str, dict[str, dict]], importances: lis
                 out.append(Metric(
                     f"utility.{mode}_{family}_{name}", f"{mode.upper()} {_FAMILY_LABELS[family]} {_LABELS[name]}",
                     scores[name], 0.0 if lower else 1.0, "lower" if lower else "higher",
-                    meaning[0].upper() + meaning[1:] + ".", note=scores["note"] if scores[name] is None else None))
+                    meaning[0].upper() + meaning[1:] + ".",
+                    note=scores["note"] if scores[name] is None else scores["caveat"]))
     return out + _summary_metrics(task, families, importances)
 
 
@@ -511,11 +607,12 @@ def _summary_metrics(task: _Task, families: dict[str, dict[str, dict]], importan
                            {f: families[f]["trtr"][primary] for f in FAMILIES})
     corr = importance_correlation(importances)
     missing = boost["tstr"]["note"] or boost["trtr"]["note"]
+    caveats = " ".join(boost[mode]["caveat"] for mode in ("tstr", "trtr") if boost[mode]["caveat"]) or None
     return [
         Metric("utility.tstr_trtr_ratio", f"TSTR / TRTR {label} (gradient boosting)", ratio, 1.0, "target",
                f"How much of a gradient-boosting model's {label} on real holdout rows is kept when it is trained "
                f"on the synthetic table instead of the real one (1 means nothing is lost).",
-               note=_ratio_note(ratio, missing, label)),
+               note=_ratio_note(ratio, missing, label) or caveats),
         Metric("utility.rank_agreement", "Model ranking agreement", agree, 1.0, "higher",
                f"Yes (1) or no (0): does the model family that scores the higher {label} when trained on real "
                f"data also score higher when trained on synthetic data.",

@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
+
 from tabsynth import Metadata
+from tabsynth.evaluation.boosting import early_stopping_blocker
 from tabsynth.evaluation.figures import utility as utility_figures
 from tabsynth.evaluation.tables import EvaluationTables
 from tabsynth.evaluation.utility import (
@@ -268,3 +272,47 @@ def test_figures_are_embedded_pngs(identical):
     for figure in found:
         assert base64.b64decode(figure.png_base64).startswith(b"\x89PNG\r\n\x1a\n")
         assert figure.caption.endswith(".")
+
+
+# ---------------------------------------------------------------------------- classes too small for a split
+def test_early_stopping_blocker_agrees_with_scikit_learn(credit_split):
+    train, _ = credit_split
+    education = train["EDUCATION"].to_numpy()
+    x = train[["LIMIT_BAL", "AGE"]].to_numpy(dtype=float)
+    single = np.flatnonzero(education == 0)[:1]  # one row of class 0 among the common classes
+    common = np.flatnonzero(np.isin(education, [1, 2, 3]))[:400]
+    few = np.concatenate([np.flatnonzero(education == c)[:2] for c in (0, 1, 2, 3, 4, 5, 6)] + [[common[0]]])
+    cases = {
+        "plenty": (common, None),
+        "single": (np.r_[common, single], "class '0' has a single row"),
+        # 15 rows: every class has two, but a 10% validation split holds 2 rows for 7 classes.
+        "few": (few, "its 15 rows leave 2 for a 10% validation split, fewer than the 7 classes"),
+    }
+    for name, (rows, expected) in cases.items():
+        assert early_stopping_blocker(education[rows]) == expected, name
+        model = HistGradientBoostingClassifier(early_stopping=True, max_iter=5, random_state=0)
+        with threadpool_limits(limits=1):
+            if expected is None:
+                model.fit(x[rows], education[rows])
+            else:
+                with pytest.raises(ValueError, match="least populated class|should be greater or equal"):
+                    model.fit(x[rows], education[rows])
+
+
+def test_a_single_positive_row_is_fitted_without_early_stopping(credit_split):
+    # Leaving the one row of class 1 out would leave a single class, so every row is kept.
+    train, holdout = credit_split
+    synthetic = train.head(MAX_ROWS).copy()  # MAX_ROWS rows: no subsample can drop the positive row
+    synthetic[TARGET] = 0
+    synthetic.loc[5, TARGET] = 1
+    section, _ = _section(train, synthetic, holdout)
+    note = ("Gradient boosting was fitted on the synthetic table without early stopping (all 100 iterations): "
+            f"class 1 of '{TARGET}' has a single row, too few for its stratified validation split.")
+    assert section.notes == [note]
+    for name in ("auc", "accuracy", "f1"):
+        metric = section.metric(f"utility.tstr_boosting_{name}")
+        assert metric.value is not None and metric.note == note
+        assert section.metric(f"utility.trtr_boosting_{name}").note is None
+    assert 0.4 < section.metric("utility.tstr_boosting_auc").value < 0.65  # one positive row teaches little
+    assert section.metric("utility.tstr_trtr_ratio").note == note
+    assert section.details["families"]["boosting"]["trtr"]["caveat"] is None

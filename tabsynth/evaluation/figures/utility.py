@@ -42,7 +42,7 @@ def _value(score: float | None) -> float:
 def _score_figure(details: dict) -> Figure:
     """One panel per metric; per family, a TRTR (real) and a TSTR (synthetic) bar."""
     families = details["families"]
-    names = [k for k in next(iter(families.values()))["trtr"] if k != "note"]
+    names = [k for k in next(iter(families.values()))["trtr"] if k not in ("note", "caveat")]
     fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.2), squeeze=False)
     positions = np.arange(len(families))
     for ax, name in zip(axes[0], names):
