@@ -119,21 +119,22 @@ class SpanLayout:
         probabilities = exps / (totals @ self.membership.to(soft.dtype).T)
         return torch.cat([torch.tanh(logits[:, : self.n_values]), probabilities], dim=1)
 
-    def categorical_nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def categorical_nll(self, soft_logits: torch.Tensor, soft_target: torch.Tensor) -> torch.Tensor:
         """Summed cross-entropy of every one-hot block: ``sum(logsumexp(span) - logit of the hot slot)``.
 
         Parameters
         ----------
-        logits : Tensor (B, width), internal order
-        target : Tensor (B, width), internal order; one-hot in every softmax span
+        soft_logits : Tensor (B, width - n_values)
+            Logits of the softmax slots (internal positions ``[n_values, width)``), contiguous.
+        soft_target : Tensor (B, width - n_values)
+            The encoded rows' softmax slots: one-hot in every span.
 
         Returns
         -------
-        Tensor ()  summed over rows and spans
+        Tensor ()  summed over rows and spans, in nats
         """
-        soft = logits[:, self.n_values :].contiguous()  # elementwise ops on a strided slice are ~3x slower
-        shift, _, totals = self._span_exponentials(soft, exact_shift=False)
-        return self._log_partition_sum(shift, totals) - (soft * target[:, self.n_values :]).sum()
+        shift, _, totals = self._span_exponentials(soft_logits, exact_shift=False)
+        return self._log_partition_sum(shift, totals) - (soft_logits * soft_target).sum()
 
     def _log_partition_sum(self, shift: torch.Tensor, totals: torch.Tensor) -> torch.Tensor:
         """Sum over rows and spans of ``logsumexp(span) = log(total) + shift``; ``shift`` is

@@ -2,13 +2,14 @@
 
 * the generator looks up the conditional vector's weight rows instead of multiplying by a
   one-hot vector: the same function as a linear layer on the concatenated one-hot;
-* the critic scores each PacGAN pack from that pack's rows only, so one pass over real and
-  fake packs equals two passes;
+* the critic's first layer looks up one-hot conditional vectors too, the same function as a
+  dense product, and it scores each PacGAN pack from that pack's rows only, so one pass over
+  real and fake packs equals two passes;
 * the WGAN-GP penalty takes each pack's input gradient with respect to the whole pack
   (checked against a pack-by-pack computation, and against the closed form of a linear critic);
 * the conditional loss reads each category span in the networks' internal column order.
 
-Sizes are those of the Adult table (about 160 encoded columns, a 120-slot conditional vector).
+Sizes are those of the Adult table (about 160 encoded columns, a conditional vector of about 120 slots).
 """
 
 from __future__ import annotations
@@ -46,45 +47,72 @@ def test_generator_output_shape_with_and_without_conditions():
     assert no_cond(torch.randn(50, 128), None).shape == (50, 162)
 
 
+def _critic(rows, hidden=(256, 256), **kwargs):
+    """A critic for the fixture's widths."""
+    real, _, _, _ = rows
+    width, cond_width = real[0].shape[1], real[1].shape[1]
+    return Discriminator(CTGANNetworkConfig(width, cond_width, 128, (256,), hidden, 10), **kwargs)
+
+
+def test_conditional_lookup_equals_the_dense_first_layer(adult_critic_rows):
+    """The critic's first layer: one-hot conditional vectors looked up give the scores of the same
+    vectors multiplied densely, and of one Linear over each pack's concatenated rows."""
+    real, _, real_index, _ = adult_critic_rows
+    rows, one_hot = real
+    critic = _critic(adult_critic_rows).eval()
+    torch.testing.assert_close(critic(rows, real_index), critic(rows, one_hot), rtol=1e-5, atol=1e-6)
+    first = critic.first
+    dense = torch.nn.Linear(first.data.in_features + first.cond.shape[0], first.data.out_features)
+    with torch.no_grad():
+        dense.weight.copy_(torch.cat([first.data.weight, first.cond.T], dim=1))
+        dense.bias.copy_(first.data.bias)
+    packs = torch.cat([rows.reshape(50, -1), one_hot.reshape(50, -1)], dim=1)
+    torch.testing.assert_close(first(rows, real_index), dense(packs), rtol=1e-5, atol=1e-5)
+
+
 def test_critic_scores_each_pack_from_its_own_rows(adult_critic_rows):
     """One pass over real then fake packs gives each pack the score of a pass on it alone."""
-    real, fake, width, cond_width = adult_critic_rows
-    critic = Discriminator(CTGANNetworkConfig(width, cond_width, 128, (256,), (256, 256), 10)).eval()
-    together = critic(torch.cat([real, fake]))
+    (real, _), (fake, _), real_index, fake_index = adult_critic_rows
+    critic = _critic(adult_critic_rows).eval()
+    together = critic(torch.cat([real, fake]), torch.cat([real_index, fake_index]))
     assert together.shape == (100, 1)
-    torch.testing.assert_close(together, torch.cat([critic(real), critic(fake)]), rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(critic(real[:10]), together[:1], rtol=1e-5, atol=1e-6)
+    separately = torch.cat([critic(real, real_index), critic(fake, fake_index)])
+    torch.testing.assert_close(together, separately, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(critic(real[:10], real_index[:10]), together[:1], rtol=1e-5, atol=1e-6)
 
 
 def test_dropout_masks_come_from_the_models_generator(adult_critic_rows):
-    real, _, width, cond_width = adult_critic_rows
-    critic = Discriminator(CTGANNetworkConfig(width, cond_width, 128, (256,), (256, 256), 10)).train()
+    (real, _), _, real_index, _ = adult_critic_rows
+    critic = _critic(adult_critic_rows).train()
     critic.set_noise_generator(torch.Generator().manual_seed(5))
-    first = critic(real)
+    first = critic(real, real_index)
     critic.set_noise_generator(torch.Generator().manual_seed(5))
-    torch.testing.assert_close(critic(real), first)
-    assert not torch.equal(critic(real), first)  # the stream advanced: new masks
-    torch.testing.assert_close(critic.eval()(real), critic(real))  # eval mode: no dropout
+    torch.testing.assert_close(critic(real, real_index), first)
+    assert not torch.equal(critic(real, real_index), first)  # the stream advanced: new masks
+    critic.eval()
+    torch.testing.assert_close(critic(real, real_index), critic(real, real_index))  # eval mode: no dropout
 
 
 def _pack_by_pack_penalty(critic, real, fake, pac, generator):
-    """The penalty computed one pack at a time: each pack's input gradient on its own."""
-    packs = real.shape[0] // pac
+    """The penalty computed one pack at a time, on each pack's concatenated rows and conditional
+    vectors as a single input."""
+    packs = real[0].shape[0] // pac
     alpha = torch.rand((packs, 1, 1), generator=generator)
+    width = real[0].shape[1]
     terms = []
     for p in range(packs):
         rows = slice(p * pac, (p + 1) * pac)
-        mixed = (alpha[p] * real[rows] + (1 - alpha[p]) * fake[rows]).requires_grad_(True)
-        (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+        whole = [torch.cat([r[rows], c[rows]], dim=1) for r, c in (real, fake)]
+        mixed = (alpha[p] * whole[0] + (1 - alpha[p]) * whole[1]).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(mixed[:, :width], mixed[:, width:]).sum(), mixed, create_graph=True)
         terms.append((grad.norm() - 1) ** 2)
     return 10.0 * torch.stack(terms).mean()
 
 
 @pytest.mark.parametrize("hidden", [(256, 256), (64,), ()])
 def test_gradient_penalty_takes_each_packs_whole_input_gradient(adult_critic_rows, hidden):
-    real, fake, width, cond_width = adult_critic_rows
-    config = CTGANNetworkConfig(width, cond_width, 128, (256, 256), hidden, 10)
-    critic = Discriminator(config).eval()  # no dropout, so both computations see one function
+    real, fake, _, _ = adult_critic_rows
+    critic = _critic(adult_critic_rows, hidden).eval()  # no dropout: both computations see one function
     got = gradient_penalty(critic, real, fake, 10, torch.Generator().manual_seed(3))
     got.backward()
     grads = {n: p.grad for n, p in critic.named_parameters()}
@@ -97,23 +125,24 @@ def test_gradient_penalty_takes_each_packs_whole_input_gradient(adult_critic_row
             assert grads[name] is None and name.endswith("bias"), name
         else:
             torch.testing.assert_close(grads[name], param.grad, rtol=1e-4, atol=1e-7)
-    assert grads["body.0.weight"] is not None and float(grads["body.0.weight"].abs().max()) > 0
+    assert grads["first.data.weight"] is not None and float(grads["first.data.weight"].abs().max()) > 0
 
 
 def test_gradient_penalty_of_a_linear_critic_is_its_weights_norm(adult_critic_rows):
-    """A critic without hidden layers has the input gradient w: the penalty is 10 (||w|| - 1)^2."""
-    real, fake, width, cond_width = adult_critic_rows
-    critic = Discriminator(CTGANNetworkConfig(width, cond_width, 128, (256,), (), 10))
-    expected = 10.0 * (critic.body[-1].weight.norm() - 1) ** 2
+    """A critic without hidden layers has a constant input gradient, the first layer's weights:
+    the penalty is 10 (||w|| - 1)^2."""
+    real, fake, _, _ = adult_critic_rows
+    critic = _critic(adult_critic_rows, hidden=())
+    weights = torch.cat([critic.first.data.weight.reshape(-1), critic.first.cond.reshape(-1)])
     got = gradient_penalty(critic, real, fake, 10, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(got, 10.0 * (weights.norm() - 1) ** 2)
 
 
 @pytest.fixture(scope="module")
 def adult_critic_rows(adult_train):
-    """Critic inputs from real Adult rows: two sets of 500 encoded rows (internal order) with
-    conditional vectors drawn by training-by-sampling, (500, width + cond width) each, and
-    those two widths."""
+    """Critic inputs from real Adult rows: two sets of 500 encoded rows (internal order) each with
+    its conditional vectors drawn by training-by-sampling, as ``(rows, one-hot)`` pairs, and the
+    two sets' hot slots."""
     from tabsynth import Metadata
     from tabsynth.encoding import TableEncoder
     from tabsynth.models.conditional import ConditionalSampler
@@ -126,9 +155,10 @@ def adult_critic_rows(adult_train):
     sampler = ConditionalSampler(encoder.spans_, data, torch.device("cpu"), layout.position)
     generator = torch.Generator().manual_seed(0)
     column, category, index = sampler.sample_train(1000, generator)
-    rows = torch.cat([data[sampler.sample_rows(column, category, generator)], sampler.one_hot(index)], dim=1)
-    assert rows.shape == (1000, encoder.width_ + sampler.width)
-    return rows[:500], rows[500:], encoder.width_, sampler.width
+    rows = data[sampler.sample_rows(column, category, generator)]
+    assert rows.shape == (1000, encoder.width_) and sampler.width > 100  # 118 category slots
+    one_hot = sampler.one_hot(index)
+    return (rows[:500], one_hot[:500]), (rows[500:], one_hot[500:]), index[:500], index[500:]
 
 
 def test_conditional_loss_reads_each_category_span_in_the_internal_order(adult_train):

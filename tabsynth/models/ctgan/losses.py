@@ -6,22 +6,23 @@ import torch
 from torch import nn
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, pac: int,
+def gradient_penalty(critic: nn.Module, real: tuple[torch.Tensor, ...], fake: tuple[torch.Tensor, ...], pac: int,
                      generator: torch.Generator, weight: float = 10.0) -> torch.Tensor:
     """WGAN-GP penalty (Gulrajani et al. 2017) on PacGAN packs (Lin et al. 2018).
 
     Each pack of ``pac`` real rows is mixed with the matching pack of fake rows by one
     weight ``alpha ~ U(0, 1)``; the penalty is ``weight * mean((||grad_x D(x_mix)||_2 - 1)^2)``
-    over packs, the gradient taken with respect to the pack's whole concatenated input.
-    The input gradient comes from ``torch.autograd.grad(..., create_graph=True)``, so the
-    penalty's own gradient is double backpropagation through the critic.
+    over packs, the gradient taken with respect to the pack's whole input (every part of
+    every row). The input gradient comes from ``torch.autograd.grad(..., create_graph=True)``,
+    so the penalty's own gradient is double backpropagation through the critic.
 
     Parameters
     ----------
     critic : nn.Module
-        ``(B, D)`` rows -> ``(B / pac, 1)`` scores.
-    real, fake : Tensor (B, D)
-        Critic inputs (rows with their conditional vectors); ``B`` a multiple of ``pac``.
+        ``critic(*parts)`` -> ``(B / pac, 1)`` scores.
+    real, fake : tuple of Tensor, each (B, width_i) float
+        The critic's inputs in parts (CTGAN: rows and dense conditional vectors); ``B`` a
+        multiple of ``pac``.
     pac : int
     generator : torch.Generator
         Draws the ``B / pac`` mixing weights.
@@ -31,13 +32,13 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     -------
     Tensor ()
     """
-    batch, width = real.shape
-    alpha = torch.rand((batch // pac, 1, 1), generator=generator, device=real.device, dtype=real.dtype)
-    mixed = torch.lerp(fake.reshape(-1, pac, width), real.reshape(-1, pac, width), alpha)  # (P, pac, D)
-    mixed = mixed.reshape(batch, width).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)  # (B, D)
-    norms = grad.reshape(batch // pac, pac * width).norm(2, dim=1)  # (P,)
-    return weight * ((norms - 1) ** 2).mean()
+    batch = real[0].shape[0]
+    alpha = torch.rand((batch // pac, 1, 1), generator=generator, device=real[0].device, dtype=real[0].dtype)
+    mixed = [torch.lerp(f.reshape(-1, pac, f.shape[1]), r.reshape(-1, pac, r.shape[1]), alpha)  # (P, pac, w)
+             .reshape(batch, -1).requires_grad_(True) for r, f in zip(real, fake)]
+    grads = torch.autograd.grad(critic(*mixed).sum(), mixed, create_graph=True)  # each (B, w_i)
+    squared = sum(g.reshape(batch // pac, -1).square().sum(dim=1) for g in grads)  # (P,)
+    return weight * ((squared.sqrt() - 1) ** 2).mean()
 
 
 def wasserstein_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:

@@ -71,7 +71,7 @@ class CTGAN(ContinuousSynthesizer):
 
     name = "ctgan"
     # 2: the networks read and write rows in the span layout's internal column order.
-    # 3: the critic is one nn.Sequential (its state_dict keys changed).
+    # 3: the critic is a packed conditioned first layer and an nn.Sequential (new state_dict keys).
     model_format = 3
 
     def __init__(self, *, epochs: int = 300, batch_size: int = 500, embedding_dim: int = 128,
@@ -119,6 +119,7 @@ class CTGAN(ContinuousSynthesizer):
         self.generator_ = Generator(self.config_).to(self.device_)
         self.discriminator_ = Discriminator(self.config_).to(self.device_)
         self._generator_parameters = list(self.generator_.parameters())
+        self._critic_parameters = list(self.discriminator_.parameters())
 
     def _networks(self) -> dict[str, nn.Module]:
         return {"generator": self.generator_, "discriminator": self.discriminator_}
@@ -169,10 +170,6 @@ class CTGAN(ContinuousSynthesizer):
         column, category, cond_index = self.cond_sampler_.sample_train(batch, gen)
         return noise, column, category, cond_index
 
-    def _critic_input(self, rows: torch.Tensor, cond_index: torch.Tensor | None) -> torch.Tensor:
-        """Rows (B, width) with their conditional vectors appended: (B, width + cond width)."""
-        return rows if cond_index is None else torch.cat([rows, self.cond_sampler_.one_hot(cond_index)], dim=1)
-
     def _fake_rows(self, noise: torch.Tensor, cond_index: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Generator output ``(B, width)`` raw and activated (tanh, Gumbel-softmax), internal order."""
         raw = self.generator_(noise, cond_index)
@@ -193,15 +190,22 @@ class CTGAN(ContinuousSynthesizer):
         real = self._data.index_select(0, rows)
         with torch.no_grad():  # training mode: batch statistics, as in the paper's code
             _, fake = self._fake_rows(noise, cond_index)
-        real_in, fake_in = self._critic_input(real, real_index), self._critic_input(fake, cond_index)  # (B, D + C)
         critic = self.discriminator_
         # One critic pass over real and fake packs: one product per layer instead of two, and
         # no sum of two weight gradients (the packs never mix: each pack is ``pac`` rows of one kind).
-        real_scores, fake_scores = critic(torch.cat([real_in, fake_in])).chunk(2)
+        both_cond = None if cond_index is None else torch.cat([real_index, cond_index])
+        real_scores, fake_scores = critic(torch.cat([real, fake]), both_cond).chunk(2)
         wasserstein = wasserstein_critic_loss(real_scores, fake_scores)
+        # The penalty interpolates whole critic inputs: rows and (dense) conditional vectors.
+        if cond_index is None:
+            real_in, fake_in = (real,), (fake,)
+        else:
+            one_hot = self.cond_sampler_.one_hot
+            real_in, fake_in = (real, one_hot(real_index)), (fake, one_hot(cond_index))
         penalty = gradient_penalty(critic, real_in, fake_in, self.pac, gen)
         self._opt_d.zero_grad(set_to_none=True)
-        (wasserstein + penalty).backward()
+        # Only the critic's gradients: the interpolated inputs need none of their own.
+        (wasserstein + penalty).backward(inputs=self._critic_parameters)
         self._opt_d.step()
         return wasserstein.detach()
 
@@ -209,7 +213,7 @@ class CTGAN(ContinuousSynthesizer):
         """One generator update: fool the critic and honour the conditional vector."""
         noise, column, category, cond_index = self._noise_and_condition(self.batch_size)
         raw, fake = self._fake_rows(noise, cond_index)
-        loss = -self.discriminator_(self._critic_input(fake, cond_index)).mean()
+        loss = -self.discriminator_(fake, cond_index).mean()
         if cond_index is not None:
             sampler = self.cond_sampler_
             loss = loss + conditional_loss(raw, sampler.span_index, sampler.span_mask, column, category)

@@ -127,21 +127,63 @@ class SeededDropout(nn.Module):
         return x * scale.ge_(self.p).mul_(1 / (1 - self.p))
 
 
-class Discriminator(nn.Module):
-    """PacGAN critic (Lin et al. 2018): rows ``(B, D)`` -> one score per pack of ``pac`` rows ``(B / pac, 1)``.
+class PackedConditionedLinear(nn.Module):
+    """The critic's first layer: ``Linear(pac * (D + C), out)`` over a pack of ``pac`` rows and
+    their conditional vectors, the conditional part taken as a row lookup when it is one-hot.
 
-    Linear -> LeakyReLU(0.2) -> Dropout(0.5) per hidden layer, as in CTGAN. No batch
-    normalisation: each pack's score depends on that pack only.
+    A pack's input is its rows ``(pac, D)`` and conditional vectors ``(pac, C)``, flattened;
+    the layer keeps one weight for the rows ``(out, pac * D)`` and one for the conditional
+    vectors ``(pac * C, out)``, initialised as the single ``nn.Linear`` they split. A one-hot
+    conditional vector (given by its hot slots) contributes one weight row per row of the
+    pack, looked up; a dense one (the gradient penalty's interpolations) is multiplied. Both
+    are the same function, and autograd differentiates either.
+
+    Parameters
+    ----------
+    data_width, cond_width, pac, out : int
+    """
+
+    def __init__(self, data_width: int, cond_width: int, pac: int, out: int):
+        super().__init__()
+        self.pac, self.cond_width = pac, cond_width
+        self.data = nn.Linear(pac * data_width, out)
+        self.cond = nn.Parameter(torch.empty(pac * cond_width, out))  # row k * C + c: slot c of pack row k
+        bound = 1 / math.sqrt(pac * (data_width + cond_width))
+        for tensor in (self.data.weight, self.data.bias, self.cond):
+            nn.init.uniform_(tensor, -bound, bound)
+        self.register_buffer("row_offset", torch.arange(pac) * cond_width, persistent=False)  # (pac,)
+
+    def forward(self, rows: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """Rows ``(B, D)`` and conditional vectors (hot slots ``(B,)`` int64, dense ``(B, C)``
+        float, or None) -> pack pre-activations ``(B / pac, out)``."""
+        packs = rows.shape[0] // self.pac
+        out = self.data(rows.reshape(packs, -1))  # (P, out)
+        if cond is None:
+            return out
+        if cond.dtype == torch.long:
+            slots = (cond.reshape(packs, self.pac) + self.row_offset).reshape(-1)  # (B,) rows of self.cond
+            return out + self.cond.index_select(0, slots).reshape(packs, self.pac, -1).sum(dim=1)
+        return torch.addmm(out, cond.reshape(packs, -1), self.cond)  # (P, pac * C) @ (pac * C, out)
+
+
+class Discriminator(nn.Module):
+    """PacGAN critic (Lin et al. 2018): rows ``(B, D)`` and their conditional vectors -> one score
+    per pack of ``pac`` rows ``(B / pac, 1)``.
+
+    Linear -> LeakyReLU(0.2) -> Dropout(0.5) per hidden layer, as in CTGAN; the first layer
+    is a :class:`PackedConditionedLinear`. No batch normalisation: each pack's score depends
+    on that pack only.
     """
 
     def __init__(self, config: CTGANNetworkConfig, dropout: float = 0.5):
         super().__init__()
         self.pac = config.pac
-        dims = [(config.data_width + config.cond_width) * config.pac, *config.discriminator_dims]
+        dims = list(config.discriminator_dims)
+        self.first = PackedConditionedLinear(config.data_width, config.cond_width, config.pac, dims[0] if dims else 1)
         layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2), SeededDropout(dropout)]
-        self.body = nn.Sequential(*layers, nn.Linear(dims[-1], 1))
+        for a, b in zip(dims, dims[1:] + [1]):
+            layers += [nn.LeakyReLU(0.2), SeededDropout(dropout), nn.Linear(a, b)]
+        self.body = nn.Sequential(*layers)  # empty for a critic without hidden layers: `first` is linear
 
     def set_noise_generator(self, generator: torch.Generator | None) -> None:
         """Draw every dropout mask from ``generator``."""
@@ -149,6 +191,6 @@ class Discriminator(nn.Module):
             if isinstance(module, SeededDropout):
                 module.generator = generator
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Rows ``(B, D)`` -> scores ``(B / pac, 1)``."""
-        return self.body(x.reshape(-1, x.shape[1] * self.pac))  # packs (B / pac, pac * D)
+    def forward(self, rows: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Rows ``(B, D)`` and conditional vectors (see :class:`PackedConditionedLinear`) -> scores ``(B / pac, 1)``."""
+        return self.body(self.first(rows, cond))

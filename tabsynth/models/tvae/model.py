@@ -54,7 +54,8 @@ class TVAE(ContinuousSynthesizer):
 
     name = "tvae"
     # 2: the networks read and write rows in the span layout's internal column order.
-    model_format = 2
+    # 3: the decoder's output layer is split into value and softmax heads.
+    model_format = 3
 
     def __init__(self, *, epochs: int = 300, batch_size: int = 500, embedding_dim: int = 128,
                  compress_dims: tuple[int, ...] = (128, 128), decompress_dims: tuple[int, ...] = (128, 128),
@@ -74,7 +75,7 @@ class TVAE(ContinuousSynthesizer):
 
     def _build_networks(self) -> None:
         self.config_ = TVAENetworkConfig(
-            data_width=self.encoder_.width_, embedding_dim=self.embedding_dim,
+            data_width=self.encoder_.width_, n_values=self.layout_.n_values, embedding_dim=self.embedding_dim,
             compress_dims=tuple(self.compress_dims), decompress_dims=tuple(self.decompress_dims),
         )
         self.vae_encoder_ = Encoder(self.config_).to(self.device_)
@@ -119,9 +120,11 @@ class TVAE(ContinuousSynthesizer):
         ``[loss, reconstruction, kl]`` (3,)."""
         mu, logvar = self.vae_encoder_(x)  # (B, E) each
         eps = torch.randn(mu.shape, generator=self._train_generator, device=self.device_)
-        z = torch.addcmul(mu, eps, torch.exp(0.5 * logvar))  # reparameterisation
-        recon = reconstruction_nll(self.decoder_(z), x, self.decoder_.sigma, self.layout_)
-        kl = kl_to_standard_normal(mu, logvar)
+        std = torch.exp(0.5 * logvar)
+        z = torch.addcmul(mu, eps, std)  # reparameterisation
+        values, soft_logits = self.decoder_(z)  # (B, V), (B, width - V)
+        recon = reconstruction_nll(values, soft_logits, x, self.decoder_.sigma, self.layout_)
+        kl = kl_to_standard_normal(mu, logvar, std)
         loss = self.loss_factor * recon + kl
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -134,12 +137,10 @@ class TVAE(ContinuousSynthesizer):
     def _sample_matrix(self, n: int, condition: tuple[Span, int] | None,
                        generator: torch.Generator) -> torch.Tensor:
         z = torch.randn((n, self.embedding_dim), generator=generator, device=self.device_)
-        raw = self.decoder_(z)  # (n, width), internal order
+        raw_values, soft = self.decoder_(z)  # (n, V), (n, width - V): the internal order's two parts
         # Draw from the decoder's likelihood: Gaussian noise of scale sigma on each scalar,
         # a categorical draw (Gumbel-max) on each one-hot block.
-        n_values = self.layout_.n_values
-        values = torch.tanh(raw[:, :n_values])
-        values = values + torch.randn(values.shape, generator=generator, device=self.device_) * self.decoder_.sigma[:n_values]
-        soft = raw[:, n_values:]
+        values = torch.tanh(raw_values)
+        values = values + torch.randn(values.shape, generator=generator, device=self.device_) * self.decoder_.sigma
         soft = soft + gumbel_noise(soft.shape, generator, self.device_)
         return self.layout_.to_matrix(torch.cat([values, soft], dim=1))

@@ -15,12 +15,14 @@ class TVAENetworkConfig:
     Attributes
     ----------
     data_width : int         encoded row width (the span layout's width)
+    n_values : int           tanh value slots among them (the layout's first ``n_values`` positions)
     embedding_dim : int      latent size
     compress_dims : tuple    hidden sizes of the encoder
     decompress_dims : tuple  hidden sizes of the decoder
     """
 
     data_width: int
+    n_values: int
     embedding_dim: int
     compress_dims: tuple[int, ...]
     decompress_dims: tuple[int, ...]
@@ -55,17 +57,23 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """``(B, embedding)`` latents -> ``(B, data_width)`` raw outputs; ``sigma`` (data_width,) scales.
+    """``(B, embedding)`` latents -> raw outputs of the value slots ``(B, V)`` and of the softmax
+    slots ``(B, width - V)``; ``sigma`` ``(V,)`` is each value slot's scale.
 
-    Outputs and scales are in the span layout's internal order (value slots first); only
-    the value slots' scales are used.
+    The output layer of the paper's decoder, split by the span layout's internal order
+    (value slots first): the same function as one ``Linear(dim, width)`` whose rows are cut in
+    two, initialised alike (both have fan-in ``dim``), and the loss reads each part whole
+    instead of slicing one output.
     """
 
     def __init__(self, config: TVAENetworkConfig):
         super().__init__()
         layers, dim = _mlp(config.embedding_dim, config.decompress_dims)
-        self.body = nn.Sequential(*layers, nn.Linear(dim, config.data_width))
-        self.sigma = nn.Parameter(torch.full((config.data_width,), 0.1))
+        self.body = nn.Sequential(*layers)
+        self.values = nn.Linear(dim, config.n_values)
+        self.logits = nn.Linear(dim, config.data_width - config.n_values)
+        self.sigma = nn.Parameter(torch.full((config.n_values,), 0.1))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.body(z)
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(z)  # (B, dim)
+        return self.values(h), self.logits(h)  # (B, V), (B, width - V)
