@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -315,8 +316,14 @@ def _summary_table(real, synthetic) -> Table:
     return table
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line on stderr, like errors (no source path and line)."""
+    err_console.print(f"Warning: {message}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Entry point: run the app, turning errors into one clear line and a non-zero exit."""
+    warnings.showwarning = _show_warning
     try:
         # Without standalone mode, click returns (not raises) the code of a typer.Exit.
         status = app(standalone_mode=False)

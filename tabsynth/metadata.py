@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import re
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pandas as pd
 
 from tabsynth.io import write_text
 
-KINDS = ("numerical", "categorical", "datetime", "id", "constant")
+KINDS = ("numerical", "categorical", "datetime", "id", "key", "constant")
 
 # A numeric column is read as levels (categorical) rather than a quantity when it has
 # at most this many distinct values ...
@@ -41,8 +42,10 @@ class ColumnMetadata:
     Attributes
     ----------
     name : str
-    kind : {"numerical", "categorical", "datetime", "id", "constant"}
-        ``id`` columns are not learned: fresh unique keys are generated.
+    kind : {"numerical", "categorical", "datetime", "id", "key", "constant"}
+        ``id`` columns (a unique key per row) are not learned: fresh unique keys are generated.
+        ``key`` columns (a key several rows share, such as the customer of a transaction) are
+        not learned: fresh keys are generated with the real table's number of rows per key.
         ``constant`` columns are not learned: the single value is repeated.
     dtype : str
         The pandas dtype to restore on output (``"int64"``, ``"float64"``, ``"bool"``,
@@ -105,6 +108,9 @@ class Metadata:
         if len(set(names)) != len(names):
             raise ValueError(f"Column names must be unique; got {names}.")
         self.columns: dict[str, ColumnMetadata] = {c.name: c for c in columns}
+        # The table inferred from (a weak reference: metadata never keeps a table alive), so
+        # update_column can refit a column whose kind changes.
+        self._source: weakref.ref | None = None
 
     # ------------------------------------------------------------------ inference
     @classmethod
@@ -132,32 +138,53 @@ class Metadata:
             raise ValueError("The table has no columns; nothing to learn.")
         if frame.shape[0] == 0:
             raise ValueError("The table is empty (0 rows); give at least one row per column.")
-        return cls([_infer_column(str(name), frame[name]) for name in frame.columns])
+        metadata = cls([_infer_column(str(name), frame[name]) for name in frame.columns])
+        metadata._source = weakref.ref(frame)
+        return metadata
 
     # ------------------------------------------------------------------ editing
     def update_column(self, name: str, **changes: Any) -> None:
-        """Override fields of one column, e.g. ``update_column("Region", kind="categorical")``.
+        """Override fields of one column, e.g. ``update_column("Region", kind="numerical")``.
 
-        Changing ``kind`` re-derives nothing automatically: when you turn a numerical
-        column into a categorical one, also give ``categories`` (or re-infer with
-        :func:`refit_column`).
+        Changing ``kind`` refits what the new kind needs (bounds and decimals, categories,
+        the datetime format, the constant value) from the table this metadata was inferred
+        on, when that table is still alive (:meth:`infer` keeps a weak reference to it);
+        fields given in ``changes`` override the refitted ones. Metadata read from JSON has
+        no table: give the new kind's fields yourself, or call :meth:`refit_column`.
 
         Raises
         ------
         KeyError
             If ``name`` is not a column.
         ValueError
-            If a field name or kind is unknown.
+            If a field name or kind is unknown, the column's values do not fit the new kind,
+            or the new kind's fields cannot be refitted and were not given (the message
+            names them).
         """
         column = self[name]
         known = {f.name for f in dataclasses.fields(ColumnMetadata)} - {"name"}
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"Column '{name}': unknown field(s) {sorted(unknown)}; use {sorted(known)}.")
+        kind = changes.get("kind", column.kind)
+        if kind != column.kind:
+            source = self._source() if self._source is not None else None
+            if source is not None and name in source.columns:
+                column = _infer_column(name, source[name], forced_kind=kind)
+            else:
+                column = _without_fitted_fields(column, kind, given=set(changes))
         self.columns[name] = dataclasses.replace(column, **changes)
 
     def refit_column(self, name: str, data: pd.DataFrame, kind: str) -> None:
-        """Set the kind of column ``name`` and recompute its statistics from ``data``."""
+        """Set the kind of column ``name`` and recompute its statistics from ``data``.
+
+        Raises
+        ------
+        KeyError
+            If ``name`` is not a column of ``data``.
+        ValueError
+            If the column's values do not fit ``kind`` (for example text made numerical).
+        """
         frame = as_dataframe(data)
         if name not in frame.columns:
             raise KeyError(f"Column '{name}' is not in the table.")
@@ -257,7 +284,38 @@ class Metadata:
         return cls.from_dict(payload, source=f"Metadata file '{path}'")
 
 
+    def key_columns(self) -> list[str]:
+        """Names of the ``key`` columns (keys several rows share), in table order."""
+        return [c.name for c in self if c.kind == "key"]
+
+
 # ---------------------------------------------------------------------- helpers
+# What each kind needs that only the data can tell (update_column refits these).
+_FITTED_FIELDS = {"numerical": ("minimum", "maximum", "decimals"), "datetime": ("minimum", "maximum"),
+                  "categorical": ("categories",), "constant": ("value",), "id": (), "key": ()}
+
+
+def _without_fitted_fields(column: ColumnMetadata, kind: str, given: set[str]) -> ColumnMetadata:
+    """``column`` moved to ``kind`` without data: the new kind's fields must all be in ``given``.
+
+    Raises
+    ------
+    ValueError
+        Naming the fields to give (or ``refit_column``).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"Column '{column.name}': unknown kind '{kind}'; use one of {', '.join(KINDS)}.")
+    missing = [f for f in _FITTED_FIELDS[kind] if f not in given and not (f == "decimals" and column.is_integer)]
+    if missing:
+        raise ValueError(
+            f"Column '{column.name}': changing its kind to '{kind}' needs {', '.join(missing)}, which this "
+            "metadata cannot refit (it was not inferred from a table still in memory); give them to "
+            f"update_column, or call refit_column('{column.name}', data, kind='{kind}')."
+        )
+    cleared = {f: None for fields in _FITTED_FIELDS.values() for f in fields}
+    return dataclasses.replace(column, **cleared)
+
+
 def as_dataframe(data: Any) -> pd.DataFrame:
     """Accept a pandas DataFrame or a pyarrow Table; return a DataFrame."""
     if isinstance(data, pd.DataFrame):
@@ -298,12 +356,20 @@ def _name_words(name: str) -> list[str]:
     return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if w]
 
 
-def _looks_like_id(name: str, values: pd.Series, n_rows: int) -> bool:
+def _key_kind(name: str, values: pd.Series, n_rows: int) -> str | None:
+    """``"id"`` for a unique key per row, ``"key"`` for a key several rows share, else None.
+
+    A column named like a key (``ID``, ``customer_id``, ``orderId``) with many distinct values
+    is one: ``id`` when no value repeats, ``key`` when values repeat (cdnow's customer_id:
+    23,570 customers over 69,659 transactions). Strings unique on every row (order numbers,
+    e-mails) are ids whatever their name.
+    """
     n_unique = values.nunique()
     if _ID_WORDS & set(_name_words(name)) and n_unique > max(50, 0.1 * n_rows):
-        return True
-    # Strings unique on every row (order numbers, e-mails) are keys whatever their name.
-    return values.dtype.kind not in "iufbM" and n_unique == len(values) and len(values) > 50
+        return "id" if n_unique == len(values) else "key"
+    if values.dtype.kind not in "iufbM" and n_unique == len(values) and len(values) > 50:
+        return "id"
+    return None
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%Y%m%d")
@@ -370,6 +436,20 @@ def _infer_column(name: str, series: pd.Series, forced_kind: str | None = None) 
 
     kind = forced_kind or _choose_kind(name, series, present, n_rows, datetime_format)
     meta = ColumnMetadata(kind=kind, **base)
+    try:
+        _fit_kind_fields(meta, series, present, datetime_format)
+    except (ValueError, TypeError) as exc:
+        if forced_kind is None:
+            raise
+        raise ValueError(f"Column '{name}': its values do not fit kind '{kind}' ({exc}); "
+                         "choose another kind.") from None
+    return meta
+
+
+def _fit_kind_fields(meta: ColumnMetadata, series: pd.Series, present: pd.Series,
+                     datetime_format: str | None) -> None:
+    """Fill in what ``meta.kind`` needs from the column's values (``present``: non-null, parsed)."""
+    kind = meta.kind
     if kind == "constant":
         meta.value = _to_json_scalar(present.iloc[0]) if datetime_format is None else str(series.dropna().iloc[0])
         if isinstance(meta.value, pd.Timestamp):
@@ -385,7 +465,6 @@ def _infer_column(name: str, series: pd.Series, forced_kind: str | None = None) 
     elif kind == "categorical":
         counts = series.dropna().value_counts(sort=True)
         meta.categories = [_to_json_scalar(v) for v in counts.index]
-    return meta
 
 
 def _choose_kind(name: str, raw: pd.Series, present: pd.Series, n_rows: int, datetime_format: str | None) -> str:
@@ -397,8 +476,9 @@ def _choose_kind(name: str, raw: pd.Series, present: pd.Series, n_rows: int, dat
         return "datetime"
     if present.dtype.kind == "b":
         return "categorical"
-    if _looks_like_id(name, present, n_rows):
-        return "id"
+    key_kind = _key_kind(name, present, n_rows)
+    if key_kind is not None:
+        return key_kind
     if present.dtype.kind in "iuf":
         values = present.to_numpy(dtype=float)
         # Integers, or floats holding integers (an integer column with nulls read as float64).

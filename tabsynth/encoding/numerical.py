@@ -68,11 +68,11 @@ class NumericalEncoder(ColumnEncoder):
         self.weights_: np.ndarray | None = None
 
     # -- hooks that datetime columns override ---------------------------------
-    def _to_numbers(self, series: pd.Series) -> np.ndarray:
+    def to_numbers(self, series: pd.Series) -> np.ndarray:
         """Column -> float64 array with NaN for nulls."""
         return pd.to_numeric(series, errors="raise").to_numpy(dtype=float, na_value=np.nan)
 
-    def _from_numbers(self, numbers: np.ndarray) -> pd.Series:
+    def from_numbers(self, numbers: np.ndarray) -> pd.Series:
         """Float64 array (NaN = null) -> column with bounds, decimals and dtype restored."""
         meta = self.meta
         numbers = np.clip(numbers, meta.minimum, meta.maximum)
@@ -82,7 +82,7 @@ class NumericalEncoder(ColumnEncoder):
 
     # -- fitting -----------------------------------------------------------------
     def fit(self, series: pd.Series, rng: np.random.Generator) -> "NumericalEncoder":
-        values = self._to_numbers(series)
+        values = self.to_numbers(series)
         values = values[~np.isnan(values)]
         if len(values) > self.max_fit_rows:
             values = rng.choice(values, self.max_fit_rows, replace=False)
@@ -96,7 +96,7 @@ class NumericalEncoder(ColumnEncoder):
         spread = max(float(values.std()), 1e-6)
         self.stds_ = np.maximum(np.sqrt(mixture.variances[keep]), 1e-3 * spread)
         self.weights_ = mixture.weights[keep] / mixture.weights[keep].sum()
-        self._add_tail_mode(self._to_numbers(series))
+        self._add_tail_mode(self.to_numbers(series))
         return self
 
     def _add_tail_mode(self, values: np.ndarray) -> None:
@@ -141,7 +141,7 @@ class NumericalEncoder(ColumnEncoder):
         return log_joint - np.logaddexp.reduce(log_joint, axis=1, keepdims=True)
 
     def to_continuous(self, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
-        values = self._to_numbers(series)
+        values = self.to_numbers(series)
         missing = np.isnan(values)
         if missing.any() and not self.meta.nullable:
             raise ValueError(f"Column '{self.name}' has nulls but its metadata says it has none.")
@@ -171,7 +171,7 @@ class NumericalEncoder(ColumnEncoder):
         if self.meta.nullable:
             is_null = block[:, 2 + self.n_modes] > block[:, 1 + self.n_modes]
             numbers = np.where(is_null, np.nan, numbers)
-        return self._from_numbers(numbers)
+        return self.from_numbers(numbers)
 
     # -- state -------------------------------------------------------------------
     def state(self) -> dict:
@@ -202,7 +202,7 @@ class DatetimeEncoder(NumericalEncoder):
             return pd.to_datetime(series, format=self.meta.datetime_format, errors="raise")
         return pd.to_datetime(series, errors="raise")
 
-    def _to_numbers(self, series: pd.Series) -> np.ndarray:
+    def to_numbers(self, series: pd.Series) -> np.ndarray:
         stamps = self._timestamps(series).astype("datetime64[ns]")
         nanos = stamps.to_numpy().astype("int64").astype(float)
         return np.where(stamps.isna().to_numpy(), np.nan, nanos / _NS_PER_SECOND)
@@ -213,7 +213,7 @@ class DatetimeEncoder(NumericalEncoder):
 
     def fit_resolution(self, series: pd.Series) -> None:
         """Learn the unit decoded values are rounded to: a day, a second, or none (0)."""
-        seconds = self._to_numbers(series)
+        seconds = self.to_numbers(series)
         seconds = seconds[~np.isnan(seconds)]
         if np.all(np.mod(seconds, 86_400) == 0):
             self.resolution_seconds_ = 86_400.0
@@ -222,7 +222,7 @@ class DatetimeEncoder(NumericalEncoder):
         else:
             self.resolution_seconds_ = 0.0
 
-    def _from_numbers(self, numbers: np.ndarray) -> pd.Series:
+    def from_numbers(self, numbers: np.ndarray) -> pd.Series:
         meta = self.meta
         low = pd.Timestamp(meta.minimum).value / _NS_PER_SECOND
         high = pd.Timestamp(meta.maximum).value / _NS_PER_SECOND

@@ -10,7 +10,7 @@ import pandas as pd
 from tabsynth.encoding.base import ColumnEncoder
 from tabsynth.encoding.categorical import CategoricalEncoder
 from tabsynth.encoding.numerical import DatetimeEncoder, NumericalEncoder
-from tabsynth.encoding.passthrough import ConstantEncoder, IdEncoder
+from tabsynth.encoding.passthrough import ConstantEncoder, IdEncoder, KeyEncoder, Regenerated
 from tabsynth.encoding.spans import Span, check_spans
 from tabsynth.metadata import ColumnMetadata, Metadata
 
@@ -19,6 +19,7 @@ ENCODER_OF_KIND: dict[str, type[ColumnEncoder]] = {
     "datetime": DatetimeEncoder,
     "categorical": CategoricalEncoder,
     "id": IdEncoder,
+    "key": KeyEncoder,
     "constant": ConstantEncoder,
 }
 
@@ -27,7 +28,7 @@ class TableEncoder:
     """Reversible encoding of a whole table for CTGAN and TVAE (the continuous view).
 
     Numerical and datetime columns get mode-specific normalization (Xu et al.
-    2019), categorical and boolean columns a one-hot, id and constant columns no
+    2019), categorical and boolean columns a one-hot, id, key and constant columns no
     slot at all (they are regenerated on decode).
 
     Parameters
@@ -100,17 +101,22 @@ class TableEncoder:
         blocks = [enc.to_continuous(frame[enc.name], self._rng) for enc in self.encoders_]
         return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
 
-    def inverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
+    def inverse_transform(self, matrix: np.ndarray, rng: np.random.Generator | None = None) -> pd.DataFrame:
         """Decode ``(n, width_)`` floats to a DataFrame with the real schema.
 
         One-hot blocks are read by argmax, so raw logits or soft outputs decode too.
         Columns come back in metadata order with the original dtypes, rounded to the
-        observed decimals and clipped to the observed bounds.
+        observed decimals and clipped to the observed bounds. Id, key and constant columns
+        are generated; ``rng`` draws the rows per key (default: a fixed seed).
         """
         matrix = np.asarray(matrix)
         assert matrix.shape[1] == self.width_, f"matrix has {matrix.shape[1]} columns, encoder {self.width_}"
+        rng = np.random.default_rng(0) if rng is None else rng
         n_rows, offset, columns = matrix.shape[0], 0, {}
         for encoder in self.encoders_:
+            if isinstance(encoder, Regenerated):
+                columns[encoder.name] = encoder.generate(n_rows, rng).reset_index(drop=True)
+                continue
             block = matrix[:, offset : offset + encoder.width]
             columns[encoder.name] = encoder.from_continuous(block, n_rows).reset_index(drop=True)
             offset += encoder.width

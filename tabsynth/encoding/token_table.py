@@ -7,16 +7,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabsynth.encoding.passthrough import ConstantEncoder, IdEncoder
+from tabsynth.encoding.passthrough import ConstantEncoder, IdEncoder, KeyEncoder, Regenerated
 from tabsynth.encoding.tokens import CategoricalTokens, NumericalTokens
 from tabsynth.metadata import Metadata
+
+
+_REGENERATED = {"id": IdEncoder, "key": KeyEncoder, "constant": ConstantEncoder}
 
 
 class TokenTable:
     """Reversible tokenisation of a table for the autoregressive model (the discrete view).
 
     Categorical, boolean, numerical and datetime columns are *learned*: each becomes one
-    token column (see :mod:`tabsynth.encoding.tokens`). Id and constant columns are
+    token column (see :mod:`tabsynth.encoding.tokens`). Id, key and constant columns are
     regenerated on decode, as in :class:`~tabsynth.encoding.TableEncoder`.
 
     Parameters
@@ -47,7 +50,7 @@ class TokenTable:
         self.clip_quantile = clip_quantile
         self.random_state = random_state
         self.tokenizers_: dict[str, CategoricalTokens | NumericalTokens] = {}
-        self.regenerated_: dict[str, IdEncoder | ConstantEncoder] = {}
+        self.regenerated_: dict[str, Regenerated] = {}
         for meta in metadata:
             if meta.kind == "categorical":
                 self.tokenizers_[meta.name] = CategoricalTokens(meta, rare_threshold=rare_threshold)
@@ -55,7 +58,7 @@ class TokenTable:
                 self.tokenizers_[meta.name] = NumericalTokens(
                     meta, n_bins=n_bins, rare_threshold=rare_threshold, clip_quantile=clip_quantile)
             else:
-                self.regenerated_[meta.name] = (IdEncoder if meta.kind == "id" else ConstantEncoder)(meta)
+                self.regenerated_[meta.name] = _REGENERATED[meta.kind](meta)
 
     @property
     def columns_(self) -> list[str]:
@@ -92,7 +95,7 @@ class TokenTable:
         for j, (name, tokenizer) in enumerate(self.tokenizers_.items()):
             decoded[name] = tokenizer.from_tokens(tokens[:, j], rng, bounds.get(name)).reset_index(drop=True)
         for name, encoder in self.regenerated_.items():
-            decoded[name] = encoder.from_continuous(np.zeros((n_rows, 0)), n_rows).reset_index(drop=True)
+            decoded[name] = encoder.generate(n_rows, rng).reset_index(drop=True)
         return pd.DataFrame({name: decoded[name] for name in self.metadata.names})
 
     def allowed_tokens(self, column: str, condition: Any) -> tuple[np.ndarray, tuple[float, float] | None]:

@@ -229,7 +229,7 @@ class NumericalTokens:
     def fit(self, series: pd.Series, rng: np.random.Generator) -> "NumericalTokens":
         if isinstance(self._codec, DatetimeEncoder):
             self._codec.fit_resolution(series)
-        numbers = self._codec._to_numbers(series)
+        numbers = self._codec.to_numbers(series)
         present = numbers[~np.isnan(numbers)]
         self.low_, self.high_ = self._clipping_bounds(np.sort(present))
         present = np.clip(present, self.low_, self.high_)
@@ -278,7 +278,7 @@ class NumericalTokens:
 
     def to_tokens(self, series: pd.Series) -> np.ndarray:
         """``(n,)`` column -> ``(n,)`` int64 tokens (values outside the bounds are clipped)."""
-        numbers = self._codec._to_numbers(series)
+        numbers = self._codec.to_numbers(series)
         missing = np.isnan(numbers)
         if missing.any() and not self.meta.nullable:
             raise ValueError(f"Column '{self.name}' has nulls but its metadata says it has none.")
@@ -319,7 +319,7 @@ class NumericalTokens:
             numbers[in_bin] = self._draw_in_bins(tokens[in_bin] - self.n_points, rng, bounds)
         if bounds is not None:
             numbers = np.where(np.isnan(numbers), numbers, np.clip(numbers, *bounds))
-        return self._codec._from_numbers(numbers)
+        return self._codec.from_numbers(numbers)
 
     def _draw_in_bins(self, bins: np.ndarray, rng: np.random.Generator,
                       bounds: tuple[float, float] | None) -> np.ndarray:
@@ -362,7 +362,7 @@ class NumericalTokens:
             low = high = self._number(condition, None)
         low, high = self._round_inward(max(low, self.low_), min(high, self.high_))
         if low > high:
-            shown = [self._codec._from_numbers(np.array([v])).iloc[0] for v in (self.low_, self.high_)]
+            shown = [self._codec.from_numbers(np.array([v])).iloc[0] for v in (self.low_, self.high_)]
             raise ValueError(
                 f"Condition {condition!r} on column '{self.name}' selects no value this model generates; "
                 f"its values lie in [{shown[0]}, {shown[1]}]."

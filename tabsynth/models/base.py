@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -55,6 +56,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu' or 'auto'.")
     return resolved
+
+
+def numpy_rng(generator: torch.Generator) -> np.random.Generator:
+    """A numpy generator seeded from the torch stream ``generator`` (draws made when decoding:
+    in-bin values, rows per key), so a seeded ``sample`` call is reproducible end to end."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    return np.random.default_rng(seed)
 
 
 class BaseSynthesizer:
@@ -117,6 +125,10 @@ class BaseSynthesizer:
         elif not isinstance(metadata, Metadata):
             metadata = Metadata.load(metadata)
         frame = metadata.check_frame(frame, what="training table")
+        for name in metadata.key_columns():
+            warnings.warn(f"Column '{name}' is a key that several rows share; rows sharing a key are modelled "
+                          "independently (synthetic rows get fresh keys with the real number of rows per key).",
+                          UserWarning, stacklevel=2)
         self.seed_ = self._choose_seed()
         self.device_ = resolve_device(self.device)
         self.metadata_ = metadata

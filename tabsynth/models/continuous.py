@@ -17,7 +17,7 @@ import torch
 
 from tabsynth.encoding import Span, TableEncoder
 from tabsynth.metadata import Metadata
-from tabsynth.models.base import BaseSynthesizer
+from tabsynth.models.base import BaseSynthesizer, numpy_rng
 from tabsynth.models.layout import SpanLayout
 
 # Conditional sampling gives up (with an error, never fewer rows) after drawing this many
@@ -82,7 +82,7 @@ class ContinuousSynthesizer(BaseSynthesizer):
         targets = [self.encoder_.condition_slot(col, val) for col, val in (conditions or {}).items()]
         with torch.no_grad(), self._eval_mode():
             matrix = self._sample_until(int(n), targets, int(batch_size), generator, conditions)
-        return self.encoder_.inverse_transform(matrix)
+        return self.encoder_.inverse_transform(matrix, numpy_rng(generator))
 
     def _sample_until(self, n: int, targets: list[tuple[Span, int]], batch_size: int,
                       generator: torch.Generator, conditions: dict | None) -> np.ndarray:

@@ -59,7 +59,7 @@ def test_metadata_file_round_trip_through_fit(shoppers_csv, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"Error: Metadata file '{meta_path}': Column 'Region': unknown kind 'bogus'; "
-        "use one of numerical, categorical, datetime, id, constant."
+        "use one of numerical, categorical, datetime, id, key, constant."
     )
     assert "Traceback" not in result.stderr
 
@@ -112,3 +112,37 @@ def test_demo_runs_on_bundled_data(tmp_path):
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
     assert report["schema"] == "tabsynth.report/1" and report["tables"]["holdout_rows"] == 2466
     assert (tmp_path / "demo" / "report.html").stat().st_size > 10_000
+
+
+def test_conditions_mirror_the_python_api(shoppers, tmp_path):
+    """A repeated --condition on one categorical column is a list of allowed values, COL=null asks
+    for nulls, a range is LOW..HIGH; a numerical column given twice is refused."""
+    table = shoppers.sample(2000, random_state=1).reset_index(drop=True)
+    table["Region"] = table["Region"].astype("Int64").mask(table.index % 5 == 0)  # 20% nulls
+    source = tmp_path / "shoppers_with_nulls.csv"
+    table.to_csv(source, index=False)
+    model_dir = tmp_path / "model"
+    assert run("fit", source, "-o", model_dir, "--epochs", "2", "--seed", "0", "--quiet").returncode == 0
+    out = tmp_path / "synth.csv"
+    sampled = run("sample", model_dir, "-n", "300", "-o", out, "--seed", "0", "--condition", "Month=Nov",
+                  "--condition", "Month=Dec", "--condition", "Region=null", "--condition", "PageValues=0..10")
+    assert sampled.returncode == 0, sampled.stderr
+    synth = ts.read_table(out)
+    assert set(synth["Month"]) == {"Nov", "Dec"}
+    assert synth["Region"].isna().all() and synth["PageValues"].between(0, 10).all()
+    twice = run("sample", model_dir, "-n", "5", "-o", out, "--condition", "PageValues=1",
+                "--condition", "PageValues=2")
+    assert twice.returncode == 1
+    assert twice.stderr.strip() == ("Error: --condition gives column 'PageValues' twice; a numerical column takes "
+                                    "one value or one LOW..HIGH range (repeat --condition only for categories).")
+
+
+def test_every_command_defaults_to_the_same_device():
+    import inspect
+
+    from tabsynth import cli
+
+    defaults = {name: inspect.signature(getattr(cli, name)).parameters["device"].default.default
+                for name in ("fit", "sample", "impute")}
+    assert defaults == {"fit": "auto", "sample": "auto", "impute": "auto"}
+    assert [m.value for m in cli.ModelName] == list(ts.models.MODELS) == ["autoregressive", "ctgan", "tvae"]

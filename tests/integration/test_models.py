@@ -147,8 +147,8 @@ def test_load_refuses_broken_or_foreign_files(fitted, tmp_path):
 
     fitted.save(path)
     config = json.loads((path / "config.json").read_text())
-    # Each model class versions its own saved layout (CTGAN 3: one critic module; TVAE 2: internal order).
-    assert config["model_format"] == {"ctgan": 3, "tvae": 2, "autoregressive": 1}[fitted.name]
+    # Each model class versions its own saved layout (CTGAN 3: the packed critic; TVAE 3: split decoder heads).
+    assert config["model_format"] == {"ctgan": 3, "tvae": 3, "autoregressive": 1}[fitted.name]
     config["model_format"] = 99
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError) as info:
@@ -211,17 +211,25 @@ def test_fit_refuses_empty_and_mismatched_tables(shoppers_small):
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
-def test_nulls_ids_and_datetimes(cls, cdnow):
-    """cdnow has an id and a date column; nulls are injected into a numerical and a categorical column."""
+def test_nulls_keys_and_datetimes(cls, cdnow):
+    """cdnow has a key column (a customer per several transactions) and a date column; nulls are
+    injected into a numerical and a categorical column."""
     data = cdnow.sample(3000, random_state=1).reset_index(drop=True)
     rng = np.random.default_rng(0)
     data.loc[rng.random(len(data)) < 0.2, "dollar_value"] = np.nan
     data["channel"] = pd.Series(rng.choice(["web", "phone", None], len(data), p=[0.6, 0.25, 0.15]), dtype="str")
-    model = small(cls, epochs=15).fit(data)
+    with pytest.warns(UserWarning) as warned:
+        model = small(cls, epochs=15).fit(data)
+    assert [str(w.message) for w in warned] == [
+        "Column 'customer_id' is a key that several rows share; rows sharing a key are modelled independently "
+        "(synthetic rows get fresh keys with the real number of rows per key)."]
     synth = model.sample(3000)
     assert synth.dtypes.to_dict() == data.dtypes.to_dict()
-    assert synth["customer_id"].is_unique
     assert synth["customer_id"].min() > data["customer_id"].max()  # fresh keys never equal a real key
+    # The number of rows per key follows the real table's (2,586 keys over 3,000 rows here).
+    real_sizes, synth_sizes = data["customer_id"].value_counts(), synth["customer_id"].value_counts()
+    assert abs(len(synth_sizes) - len(real_sizes)) < 0.05 * len(real_sizes)
+    assert abs(synth_sizes.mean() - real_sizes.mean()) < 0.05 * real_sizes.mean()
     assert synth["date"].between(data["date"].min(), data["date"].max()).all()
     assert (synth["date"] == synth["date"].dt.normalize()).all()  # days stay days
     # Null rates are learned, not dropped or invented: within a wide band of the real ones.

@@ -82,6 +82,11 @@ def assert_round_trip(frame: pd.DataFrame, meta: Metadata, decoded: pd.DataFrame
             if column.is_integer:
                 start = int(frame[column.name].max()) + 1
                 assert back.tolist() == list(range(start, start + len(frame))), column.name
+        elif column.kind == "key":
+            # Fresh keys shared by runs of rows, as many rows per key as the real table has.
+            assert not set(back.tolist()) & set(frame[column.name].tolist()), column.name
+            real_sizes, sizes = real.value_counts(), back.value_counts()
+            assert sizes.max() <= real_sizes.max() and abs(sizes.mean() - real_sizes.mean()) < 0.1 * real_sizes.mean()
         else:  # pragma: no cover
             raise AssertionError(column.kind)
 
@@ -163,7 +168,7 @@ def test_matrix_is_float32_with_width_columns(encoded):
 
 def test_spans_follow_metadata(encoded):
     meta, encoder = encoded.meta, encoded.encoder
-    learned = [c.name for c in meta if c.kind not in ("id", "constant")]
+    learned = [c.name for c in meta if c.kind not in ("id", "key", "constant")]
     order = list(dict.fromkeys(span.column for span in encoder.spans_))
     assert order == learned
     for column in meta:
@@ -289,6 +294,29 @@ def test_round_trip_of_dates_with_nulls(cdnow):
     assert enc.meta["date"].nullable
     assert np.array_equal(enc.decoded["date"].isna().to_numpy(), mask)
     assert_round_trip(frame, enc.meta, enc.decoded)
+
+
+def test_key_column_gets_the_real_number_of_rows_per_key(cdnow):
+    """cdnow's customer_id is a key (3.0 transactions per customer): decoding draws each fresh key's
+    number of rows from the real distribution, for both views, seeded by the given generator."""
+    from tabsynth.encoding import TokenTable
+
+    meta = Metadata.infer(cdnow)
+    real_sizes = cdnow["customer_id"].value_counts()
+    real_share = real_sizes.value_counts(normalize=True).sort_index()
+    continuous = TableEncoder(meta, random_state=0).fit(cdnow)
+    for encoder in (continuous, TokenTable(meta).fit(cdnow)):
+        data = encoder.transform(cdnow)
+        keys = encoder.inverse_transform(data, np.random.default_rng(1))["customer_id"]
+        assert len(keys) == len(cdnow) and keys.min() > cdnow["customer_id"].max()
+        sizes = keys.value_counts()
+        share = sizes.value_counts(normalize=True).reindex(real_share.index, fill_value=0.0)
+        assert (share - real_share).abs().max() < 0.01  # one-purchase customers: about half the keys in both
+        assert abs(len(sizes) - len(real_sizes)) < 0.02 * len(real_sizes)
+        assert keys.is_monotonic_increasing  # the rows of one key are next to each other
+        assert_series_equal(keys, encoder.inverse_transform(data, np.random.default_rng(1))["customer_id"])
+    rebuilt = TableEncoder.from_state(meta, json.loads(json.dumps(continuous.state())))
+    assert rebuilt.state() == continuous.state()
 
 
 def test_round_trip_of_constant_column(credit):

@@ -69,7 +69,7 @@ ADULT_KINDS = {
 }
 
 CDNOW_KINDS = {
-    "customer_id": "id",
+    "customer_id": "key",  # 23,570 customers over 69,659 transactions: a key rows share
     "date": "datetime",
     "number_of_cds": "numerical",
     "dollar_value": "numerical",
@@ -409,13 +409,62 @@ def test_update_column(credit):
     meta.update_column("AGE", kind="categorical", categories=sorted(credit["AGE"].unique().tolist()))
     column = meta["AGE"]
     assert column.kind == "categorical"
-    assert column.categories[:3] == [21, 22, 23]
-    # Untouched fields are kept, nothing else is re-derived.
-    assert column.dtype == "int64"
-    assert column.minimum == 21.0 and column.maximum == 79.0 and column.decimals == 0
+    assert column.categories[:3] == [21, 22, 23]  # the given categories override the refitted ones
+    # A categorical column has no bounds; dtype and nulls are the column's own.
+    assert column.dtype == "int64" and column.minimum is None and column.decimals is None
     assert meta.names == [c["name"] for c in before["columns"]]
     unchanged = [c for c in before["columns"] if c["name"] != "AGE"]
     assert [c for c in meta.to_dict()["columns"] if c["name"] != "AGE"] == unchanged
+
+
+def test_update_column_refits_what_the_new_kind_needs(shoppers):
+    """The README's example: a code column made numerical gets bounds and decimals from the
+    table it was inferred on, so decoding still clips and rounds."""
+    meta = Metadata.infer(shoppers)
+    meta.update_column("TrafficType", kind="numerical")
+    column = meta["TrafficType"]
+    assert (column.kind, column.minimum, column.maximum, column.decimals) == ("numerical", 1.0, 20.0, 0)
+    assert column.categories is None
+    meta.update_column("TrafficType", kind="categorical")
+    assert meta["TrafficType"] == Metadata.infer(shoppers)["TrafficType"]
+    meta.update_column("Administrative_Duration", kind="numerical", maximum=5000.0)  # same kind: a plain edit
+    assert meta["Administrative_Duration"].maximum == 5000.0
+
+
+def test_update_column_refuses_what_it_cannot_refit(shoppers):
+    loaded = Metadata.from_dict(Metadata.infer(shoppers).to_dict())  # as read from JSON: no table behind it
+    with pytest.raises(ValueError) as info:
+        loaded.update_column("Region", kind="numerical")
+    assert str(info.value) == (
+        "Column 'Region': changing its kind to 'numerical' needs minimum, maximum, which this metadata cannot "
+        "refit (it was not inferred from a table still in memory); give them to update_column, or call "
+        "refit_column('Region', data, kind='numerical').")
+    loaded.update_column("Region", kind="numerical", minimum=1.0, maximum=9.0)
+    assert (loaded["Region"].minimum, loaded["Region"].maximum, loaded["Region"].categories) == (1.0, 9.0, None)
+    with pytest.raises(ValueError) as info:
+        Metadata.infer(shoppers).update_column("Month", kind="numerical")
+    assert str(info.value) == ("Column 'Month': its values do not fit kind 'numerical' (Unable to parse string "
+                               "'Feb' at position 0); choose another kind.")
+
+
+def test_metadata_does_not_keep_its_table_alive(shoppers):
+    import gc
+    import weakref
+
+    frame = shoppers.copy()
+    meta, alive = Metadata.infer(frame), weakref.ref(frame)
+    del frame
+    gc.collect()
+    assert alive() is None
+    with pytest.raises(ValueError, match="cannot refit"):
+        meta.update_column("Region", kind="numerical")
+
+
+def test_key_columns_shared_by_rows_are_keys_unique_ones_ids(cdnow, credit):
+    assert Metadata.infer(cdnow).key_columns() == ["customer_id"]
+    assert Metadata.infer(credit)["ID"].kind == "id"
+    first_purchases = cdnow.drop_duplicates("customer_id")  # one row per customer: a unique id
+    assert Metadata.infer(first_purchases)["customer_id"].kind == "id"
 
 
 def test_update_column_does_not_mutate_the_old_column_object(shoppers):
@@ -495,7 +544,7 @@ def test_unknown_kind_in_json_file(shoppers_meta, tmp_path):
     path = tmp_path / "meta.json"
     path.write_text(json.dumps(payload))
     message = (f"Metadata file '{path}': Column 'Browser': unknown kind 'ordinal'; "
-               "use one of numerical, categorical, datetime, id, constant.")
+               "use one of numerical, categorical, datetime, id, key, constant.")
     with pytest.raises(ValueError, match=_whole(message)):
         Metadata.load(path)
 
@@ -566,7 +615,7 @@ def test_update_column_unknown_field(credit):
 
 def test_update_column_unknown_kind(credit):
     meta = Metadata.infer(credit)
-    message = "Column 'AGE': unknown kind 'ordinal'; use one of numerical, categorical, datetime, id, constant."
+    message = "Column 'AGE': unknown kind 'ordinal'; use one of numerical, categorical, datetime, id, key, constant."
     with pytest.raises(ValueError, match=_whole(message)):
         meta.update_column("AGE", kind="ordinal")
     assert meta["AGE"].kind == "numerical"
@@ -584,7 +633,7 @@ def test_refit_column_errors(credit):
     with pytest.raises(KeyError) as exc_info:
         meta.refit_column("age", credit, "categorical")
     assert exc_info.value.args[0] == "Column 'age' is not in the table."
-    message = "Column 'AGE': unknown kind 'ordinal'; use one of numerical, categorical, datetime, id, constant."
+    message = "Column 'AGE': unknown kind 'ordinal'; use one of numerical, categorical, datetime, id, key, constant."
     with pytest.raises(ValueError, match=_whole(message)):
         meta.refit_column("AGE", credit, "ordinal")
     assert meta == Metadata.infer(credit)
@@ -592,7 +641,7 @@ def test_refit_column_errors(credit):
 
 def test_column_metadata_unknown_kind():
     with pytest.raises(ValueError, match=_whole(
-        "Column 'x': unknown kind 'text'; use one of numerical, categorical, datetime, id, constant."
+        "Column 'x': unknown kind 'text'; use one of numerical, categorical, datetime, id, key, constant."
     )):
         ColumnMetadata(name="x", kind="text", dtype="str")
 

@@ -29,7 +29,7 @@ from tabsynth.encoding.token_table import TokenTable
 from tabsynth.metadata import Metadata, as_dataframe
 from tabsynth.models.autoregressive.network import (ARNetworkConfig, ColumnAR, table_positions,
                                                     training_positions, visibility)
-from tabsynth.models.base import BaseSynthesizer
+from tabsynth.models.base import BaseSynthesizer, numpy_rng
 from tabsynth.models.training import adam, steps_per_epoch
 
 
@@ -136,7 +136,7 @@ class Autoregressive(BaseSynthesizer):
     # ------------------------------------------------------------------ training
     def _fit_matrix(self, tokens: torch.Tensor) -> None:
         """Maximum likelihood with a held-out validation split and early stopping."""
-        if tokens.shape[1] == 0:  # nothing to learn: only id / constant columns
+        if tokens.shape[1] == 0:  # nothing to learn: only id / key / constant columns
             self.loss_history_, self.best_epoch_ = [], 0
             return
         train, validation = self._split(tokens)
@@ -263,7 +263,7 @@ class Autoregressive(BaseSynthesizer):
             parts.append(self._generate(tokens, given, masks, fixed=[], generator=generator).cpu().numpy())
         # Decode once, so generated id columns are unique across batches. A value condition on a
         # number has bounds (v, v), so the decoder's clipping gives exactly v.
-        return self.encoder_.inverse_transform(np.concatenate(parts), _numpy_rng(generator), bounds)
+        return self.encoder_.inverse_transform(np.concatenate(parts), numpy_rng(generator), bounds)
 
     def _parse_conditions(self, conditions: dict[str, Any]) -> tuple[dict, dict]:
         """-> (column: allowed-token mask tensor, column: numeric bounds for the in-bin draws)."""
@@ -319,7 +319,7 @@ class Autoregressive(BaseSynthesizer):
         -------
         pandas.DataFrame
             A copy of ``data`` (same index, same extra columns) with nulls in learned
-            columns filled; id and constant columns are left as they are. Filled columns
+            columns filled; id, key and constant columns are left as they are. Filled columns
             take the training table's dtypes.
 
         Raises
@@ -345,7 +345,7 @@ class Autoregressive(BaseSynthesizer):
             holes = [j for j in range(len(columns)) if pattern[j]]
             filled = self._generate(tokens[torch.as_tensor(rows, device=self.device_)].clone(), given=[],
                                     masks={j: not_null[j] for j in holes}, fixed=fixed, generator=generator)
-            decoded = self.encoder_.inverse_transform(filled.cpu().numpy(), _numpy_rng(generator))
+            decoded = self.encoder_.inverse_transform(filled.cpu().numpy(), numpy_rng(generator))
             for j in holes:
                 name = columns[j]
                 result[name] = result[name].astype(object)
@@ -380,10 +380,3 @@ def _draw(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One categorical draw per row from ``(B, V)`` logits (-inf = impossible)."""
     probabilities = torch.softmax(logits.float(), dim=1)
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
-
-
-def _numpy_rng(generator: torch.Generator) -> np.random.Generator:
-    """A numpy generator seeded from the torch stream (in-bin value draws on decode)."""
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-    return np.random.default_rng(seed)
-
