@@ -78,7 +78,8 @@ def evaluate(real: Any, synthetic: Any, holdout: Any = None, target: str | None 
         "holdout_rows": None if tables.holdout is None else len(tables.holdout),
         "columns": tables.columns, "target": target,
     }
-    return Report(tables=summary, sections=sections, verdicts=verdicts, headline_keys=HEADLINE, _tables=tables)
+    return Report(tables=summary, sections=sections, verdicts=verdicts, headline_keys=HEADLINE,
+                  evaluation_tables=tables)
 
 
 def _check_arguments(max_rows: int, privacy_rows: int, on_error: str) -> None:

@@ -98,9 +98,9 @@ def render_html(report: "Report") -> str:
     sections = []
     for name, section in report.sections.items():
         figures, error = [], None
-        if section.status == "computed" and report._tables is not None:
+        if section.status == "computed" and report.evaluation_tables is not None:
             try:
-                figures = drawers[name](section, report._tables)
+                figures = drawers[name](section, report.evaluation_tables)
             except Exception as failure:  # noqa: BLE001 - a plot must not cost the page; the reason is shown
                 error = f"The plots of this section could not be drawn ({type(failure).__name__}: {failure})."
                 warnings.warn(error, RuntimeWarning, stacklevel=2)

@@ -81,8 +81,8 @@ class Report:
     verdicts: dict[str, str]
     headline_keys: list[str]
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    # Kept for plotting only; not serialised.
-    _tables: Any = field(default=None, repr=False)
+    # The evaluated tables (EvaluationTables), kept for the HTML page's plots; not serialised.
+    evaluation_tables: Any = field(default=None, repr=False)
 
     def metric(self, key: str) -> Metric:
         """The metric with dotted ``key``; raises KeyError listing the known keys."""

@@ -161,7 +161,7 @@ def test_utility_has_figures_and_says_how_each_class_was_handled(report):
     ratio = report.metric("utility.tstr_trtr_ratio")
     assert 0.8 < ratio.value < 1.2 and ratio.note == f"{NOTES[3]} {NOTES[4]}"
     assert section.details["families"]["boosting"]["tstr"]["caveat"] == NOTES[3]
-    assert len(utility_figures.figures(section, report._tables)) == 2
+    assert len(utility_figures.figures(section, report.evaluation_tables)) == 2
 
 
 def test_other_sections_survive_the_near_unique_column(report, tables):
