@@ -120,7 +120,7 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 @contextmanager
 def atomic_output(path: str | os.PathLike):
-    """Yield a temporary file name beside ``path``; on success rename it to ``path``.
+    """Yield a temporary file name beside ``path``; on success fsync it and rename it to ``path``.
 
     The file gets the permissions a plain ``open(path, "w")`` would have (``mkstemp``
     makes it owner-only, 0600). On any error the temporary file is removed and ``path``
@@ -135,6 +135,8 @@ def atomic_output(path: str | os.PathLike):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_name, 0o666 & ~umask)
+        with open(tmp_name, "rb") as handle:  # on disk before the rename makes it visible
+            os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -18,15 +18,21 @@ Safety rules, in the order a save applies them:
   its ``config.json`` parses and carries :data:`MARKER` and the directory holds nothing but
   :data:`MODEL_FILES`; anything else is refused with an error naming the path.
 * **Never half-written.** The new model is written (each file fsynced, ``config.json``
-  last) to a staging sibling ``.NAME.tabsynth-new`` (an empty destination folder is filled
-  in place instead); the old directory is renamed to
-  ``.NAME.tabsynth-old``, the staging one renamed into place, then the old one removed.
-  A crash at any moment leaves either a complete model at the path, or, between the two
-  renames, a complete old and a complete new sibling: :func:`read_model_directory` (and
-  the next save) then moves the new one into place.
+  last) to a staging sibling ``.NAME.tabsynth-new``; the old directory (a model, or an
+  empty folder) is renamed to ``.NAME.tabsynth-old``, the staging one renamed into place,
+  then the old one removed. A crash at any moment leaves either a complete model at the
+  path, or, between the two renames, only the complete new staging sibling:
+  :func:`read_model_directory` (and the next save) then moves it into place. An old
+  sibling is never brought back: once the new model is staged it is the one to keep, and a
+  model the user deleted stays deleted.
 * **Nothing else is deleted.** Clearing a staging or old sibling removes only
-  :data:`MODEL_FILES` and then the empty folder; a folder holding anything else is left
-  where it is.
+  :data:`MODEL_FILES` (and temporary files of this module) and then the empty folder; a
+  folder holding anything else is left where it is, and a save refuses to start.
+* **Permissions are kept.** A replaced directory's mode and its files' modes carry over
+  to the new ones (a user who made a model directory private keeps it private).
+* **The working directory is never swapped.** Renaming it would pull it from under the
+  caller, so a destination that is, or holds, the working directory is refused.
+* Symbolic links are resolved first: the directory they point to is the one replaced.
 
 ``model.pt`` holds only tensors and is read with ``torch.load(weights_only=True)``, so a
 tampered file cannot execute code.
@@ -71,8 +77,9 @@ class SavedModel:
 
 # ---------------------------------------------------------------------- checks
 def _absolute(path: str | os.PathLike) -> Path:
-    """``path`` made absolute and normalised (``.`` and ``..`` resolved), so it has a name."""
-    return Path(os.path.abspath(os.fspath(path)))
+    """``path`` made absolute with ``.``, ``..`` and symbolic links resolved, so it has a name
+    and a swap replaces the directory a link points to, not the link."""
+    return Path(os.path.realpath(os.fspath(path)))
 
 
 def _sibling(path: Path, suffix: str) -> Path:
@@ -109,12 +116,15 @@ def check_model_destination(path: str | os.PathLike) -> Path:
     """Refuse a destination a model save must not replace; return it made absolute.
 
     Call it before a long fit, so a bad ``-o`` fails at once rather than after training.
+    Finishes a swap an earlier crash interrupted, and clears what a finished one left.
 
     Raises
     ------
     FileExistsError
-        If ``path`` exists and is not a tabsynth model directory (a file, a folder of the
-        user's, a folder with a ``config.json`` of its own), naming the path and the fix.
+        If ``path`` exists and is not a tabsynth model directory nor an empty folder (a
+        file, a folder of the user's, a folder with a ``config.json`` of its own), if it is
+        or holds the working directory, or if a staging / old sibling in the way holds files
+        tabsynth did not write; each message names the path and the fix.
     """
     path = _absolute(path)
     _recover_interrupted_swap(path)
@@ -124,6 +134,14 @@ def check_model_destination(path: str | os.PathLike) -> Path:
             f"'{path}' is {what}; tabsynth replaces only model directories it wrote. "
             "Choose a new or empty folder for the model (for example runs/my-model)."
         )
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if cwd == path or path in cwd.parents:
+        raise FileExistsError(
+            f"'{path}' is the working directory or holds it; a save replaces the model directory as a whole, "
+            "which would pull the working directory from under you. Save to a subfolder (for example -o model)."
+        )
+    for sibling in (_sibling(path, _NEW), _sibling(path, _OLD)):
+        _check_clearable(sibling)
     return path
 
 
@@ -157,16 +175,18 @@ def write_model_directory(path: str | os.PathLike, config: dict, documents: dict
     path = check_model_destination(path)
     assert set(documents) | {"config.json", "model.pt"} == set(MODEL_FILES), sorted(documents)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_dir() and not any(path.iterdir()):
-        # An empty folder (``-o .`` in a new project, say) is filled in place rather than swapped:
-        # renaming it away would pull the working directory from under the caller.
-        _write_files(path, config, documents, tensors)
-        return path
     staging, old = _sibling(path, _NEW), _sibling(path, _OLD)
     _clear(staging)
     _clear(old)
     staging.mkdir()
-    _write_files(staging, config, documents, tensors)
+    for name, payload in documents.items():
+        _write_file(staging / name, json.dumps(payload).encode())
+    _write_file(staging / "model.pt", _tensor_bytes({k: v.detach().cpu() for k, v in tensors.items()}))
+    # config.json last: a staging folder with a config is complete.
+    _write_file(staging / "config.json", json.dumps({MARKER_KEY: MARKER, **config}, indent=2).encode())
+    if path.exists():
+        _keep_modes(path, staging)
+    _fsync_directory(staging)
     if path.exists():
         _rename(path, old)
         _rename(staging, path)
@@ -177,14 +197,12 @@ def write_model_directory(path: str | os.PathLike, config: dict, documents: dict
     return path
 
 
-def _write_files(folder: Path, config: dict, documents: dict[str, dict], tensors: dict[str, torch.Tensor]) -> None:
-    """Every file of a model directory into ``folder``; ``config.json`` last, so a folder with a
-    config is complete."""
-    for name, payload in documents.items():
-        _write_file(folder / name, json.dumps(payload).encode())
-    _write_file(folder / "model.pt", _tensor_bytes({k: v.detach().cpu() for k, v in tensors.items()}))
-    _write_file(folder / "config.json", json.dumps({MARKER_KEY: MARKER, **config}, indent=2).encode())
-    _fsync_directory(folder)
+def _keep_modes(current: Path, staging: Path) -> None:
+    """Give the staged directory and files the permission bits of the ones they replace."""
+    os.chmod(staging, current.stat().st_mode & 0o7777)
+    for name in MODEL_FILES:
+        if (current / name).is_file():
+            os.chmod(staging / name, (current / name).stat().st_mode & 0o7777)
 
 
 def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
@@ -196,12 +214,9 @@ def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
 
 
 def _write_file(target: Path, payload: bytes) -> None:
-    """Write ``payload`` through :func:`tabsynth.io.atomic_output`, fsynced before the rename."""
+    """Write ``payload`` through :func:`tabsynth.io.atomic_output` (which fsyncs it)."""
     with atomic_output(target) as tmp_name:
-        with open(tmp_name, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+        Path(tmp_name).write_bytes(payload)
 
 
 def _rename(source: Path, target: Path) -> None:
@@ -223,23 +238,31 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def _clear(folder: Path) -> None:
-    """Remove a staging / old sibling: only tabsynth's files, then the folder if it is empty.
+def _check_clearable(folder: Path) -> None:
+    """Raise unless ``folder`` is absent or holds only what a save of tabsynth writes.
 
     Raises
     ------
     FileExistsError
-        If the sibling is not a folder or holds anything else (it is left untouched).
+        Naming the folder: it is in the way of a save and tabsynth will not delete it.
     """
     if not folder.exists() and not folder.is_symlink():
         return
     entries = list(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else None
-    if entries is None or any(e.name not in MODEL_FILES and not _is_temporary(e) for e in entries):
+    if entries is None or any(e.is_symlink() or not e.is_file() or (e.name not in MODEL_FILES and not _is_temporary(e))
+                              for e in entries):
         raise FileExistsError(
             f"'{folder}' is in the way of a model save and holds files tabsynth did not write; "
             "move or delete it yourself."
         )
-    for entry in entries:
+
+
+def _clear(folder: Path) -> None:
+    """Remove a staging / old sibling: only tabsynth's files, then the folder (see :func:`_check_clearable`)."""
+    _check_clearable(folder)
+    if not folder.exists():
+        return
+    for entry in folder.iterdir():
         entry.unlink()
     folder.rmdir()
 
@@ -251,21 +274,25 @@ def _is_temporary(entry: Path) -> bool:
 
 
 def _recover_interrupted_swap(path: Path) -> None:
-    """Finish a swap that a crash interrupted between its two renames.
+    """Finish a swap that a crash interrupted, and clear what a finished swap left.
 
-    ``path`` missing with a complete staging sibling: the new model is moved into place;
-    with only the old sibling: the old one is put back. Leftovers of a completed swap
-    stay until the next save clears them.
+    ``path`` missing with a complete staging sibling (a crash between the two renames): the
+    new model is moved into place. ``path`` complete with an old sibling of tabsynth's (a
+    crash after the swap, before the old copy was removed): the old copy, a hidden copy of
+    real values, is removed. Nothing else is touched.
     """
-    if path.exists():
-        return
     staging, old = _sibling(path, _NEW), _sibling(path, _OLD)
-    for candidate in (staging, old):
-        if is_model_directory(candidate) and all((candidate / name).is_file() for name in MODEL_FILES):
-            warnings.warn(f"Recovered the model at '{path}' from an interrupted save ('{candidate.name}').",
+    if not path.exists():
+        if is_model_directory(staging) and all((staging / name).is_file() for name in MODEL_FILES):
+            warnings.warn(f"Recovered the model at '{path}' from an interrupted save ('{staging.name}').",
                           RuntimeWarning, stacklevel=3)
-            _rename(candidate, path)
-            return
+            _rename(staging, path)
+        return
+    if is_model_directory(path) and all((path / name).is_file() for name in MODEL_FILES):
+        try:
+            _clear(old)
+        except FileExistsError:
+            pass  # not only tabsynth's: left where it is (a save names it)
 
 
 # ---------------------------------------------------------------------- reading

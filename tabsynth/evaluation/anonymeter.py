@@ -23,6 +23,7 @@ import pandas as pd
 
 from tabsynth.evaluation.metrics import Metric
 from tabsynth.evaluation.tables import EvaluationTables
+from tabsynth.io import write_table, write_text
 
 ENV_VAR = "TABSYNTH_REFEREE_PYTHON"
 N_ATTACKS = 200  # attacks per evaluator: enough for a ~±7% interval, and seconds on credit
@@ -107,7 +108,7 @@ def _write_inputs(tables: EvaluationTables, folder: Path, max_rows: int, random_
         for column in tables.categorical:
             out[column] = pd.Series([None if pd.isna(v) else str(v) for v in out[column].astype(object)],
                                     dtype=object)
-        out.to_parquet(folder / f"{name}.parquet", index=False)
+        write_table(out, folder / f"{name}.parquet")
     columns = list(tables.columns)
     shuffled = [columns[i] for i in rng.permutation(len(columns))]
     half = len(shuffled) // 2
@@ -116,7 +117,7 @@ def _write_inputs(tables: EvaluationTables, folder: Path, max_rows: int, random_
     config = {"n_attacks": N_ATTACKS, "seed": int(random_state),
               "linkability_columns": [shuffled[:half], shuffled[half:]],
               "secrets": [[c, c in tables.numerical] for c in secrets[:MAX_SECRETS]]}
-    (folder / "config.json").write_text(json.dumps(config))
+    write_text(folder / "config.json", json.dumps(config))
     return config
 
 

@@ -3,7 +3,8 @@
 A model family subclasses :class:`BaseSynthesizer` (CTGAN and TVAE through
 :class:`~tabsynth.models.continuous.ContinuousSynthesizer`) and overrides these hooks:
 
-* ``_new_encoder(metadata)``: the unfitted encoder of its view (continuous or tokens);
+* ``_new_encoder(metadata)``: the unfitted encoder of its view (continuous or tokens), and
+  ``_encoder_from_state(state)``: the same encoder rebuilt from a saved state;
 * ``_on_encoder_ready()``: what the networks need from ``encoder_``, after fit or load;
 * ``_encode(frame)``: the training table as a tensor on ``device_``;
 * ``_build_networks()``: create the modules (under a seeded, isolated torch RNG);
@@ -117,14 +118,17 @@ class BaseSynthesizer:
         self._check_params()
         if not (isinstance(checkpoint_every, int) and checkpoint_every >= 1):
             raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}.")
-        if checkpoint_dir is not None:
-            check_model_destination(checkpoint_dir)
+        if checkpoint_dir is not None:  # absolute from here on: checkpoints land where fit was asked to put them
+            checkpoint_dir = check_model_destination(checkpoint_dir)
         frame = as_dataframe(data)
         if metadata is None:
             metadata = Metadata.infer(frame)
         elif not isinstance(metadata, Metadata):
             metadata = Metadata.load(metadata)
         frame = metadata.check_frame(frame, what="training table")
+        metadata, notes = metadata.completed_from(frame)
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
         for name in metadata.key_columns():
             warnings.warn(f"Column '{name}' is a key that several rows share; rows sharing a key are modelled "
                           "independently (synthetic rows get fresh keys with the real number of rows per key).",
@@ -273,7 +277,8 @@ class BaseSynthesizer:
                                              source=f"'{path / 'metadata.json'}'")
         model.encoder_ = model._encoder_from_state(saved.documents["encoder.json"])
         model._on_encoder_ready()
-        model._build_networks()
+        with model._isolated_torch_rng(model.seed_):  # building draws initial weights: not from the caller's RNG
+            model._build_networks()
         tensors = saved.tensors
         try:
             for name, net in model._networks().items():

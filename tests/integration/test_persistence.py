@@ -124,14 +124,54 @@ def test_saving_over_a_model_replaces_it_and_an_empty_folder_is_used(fitted, tmp
     pd.testing.assert_frame_equal(ts.load(path).sample(50, random_state=3), fitted.sample(50, random_state=3))
 
 
-def test_save_to_dot_writes_into_an_empty_working_folder(fitted, tmp_path, monkeypatch):
-    """``-o .`` used to fail with "PosixPath('.') has an empty name"."""
+def test_the_working_directory_is_refused_with_a_clear_message(fitted, tmp_path, monkeypatch):
+    """``-o .`` used to fail with "PosixPath('.') has an empty name"; swapping the working
+    directory would pull it from under the caller, so it is refused up front."""
     folder = tmp_path / "empty"
     folder.mkdir()
     monkeypatch.chdir(folder)
-    fitted.save(".")
-    assert sorted(os.listdir(folder)) == sorted(persistence.MODEL_FILES)
-    assert len(ts.load(".").sample(5)) == 5
+    message = (f"'{folder}' is the working directory or holds it; a save replaces the model directory as a whole, "
+               "which would pull the working directory from under you. Save to a subfolder (for example -o model).")
+    with pytest.raises(FileExistsError) as info:
+        fitted.save(".")
+    assert str(info.value) == message
+    assert os.listdir(folder) == []
+    fitted.save("model")  # a subfolder is fine, and later saves to it too
+    fitted.save("model")
+    assert sorted(os.listdir(folder)) == ["model"] and len(ts.load("model").sample(5)) == 5
+
+
+def test_replacing_a_model_keeps_its_permissions(fitted, tmp_path):
+    path = tmp_path / "private"
+    fitted.save(path)
+    os.chmod(path, 0o700)
+    for name in persistence.MODEL_FILES:
+        os.chmod(path / name, 0o600)
+    fitted.save(path)
+    assert path.stat().st_mode & 0o777 == 0o700
+    assert {(path / name).stat().st_mode & 0o777 for name in persistence.MODEL_FILES} == {0o600}
+
+
+def test_a_symlink_destination_replaces_the_directory_it_points_to(fitted, tmp_path):
+    target = tmp_path / "models" / "v1"
+    fitted.save(target)
+    link = tmp_path / "current"
+    link.symlink_to(target, target_is_directory=True)
+    fitted.save(link)
+    fitted.save(link)
+    assert link.is_symlink() and sorted(os.listdir(tmp_path)) == ["current", "models"]
+    assert sorted(os.listdir(tmp_path / "models")) == ["v1"]
+    assert len(ts.load(link).sample(5)) == 5
+
+
+def test_fitted_models_and_metadata_pickle(fitted, table):
+    import pickle
+
+    meta = ts.Metadata.infer(table)  # holds a weak reference to its table, which is not pickled
+    assert pickle.loads(pickle.dumps(meta)) == meta
+    model = ts.TVAE(epochs=1, random_state=0, verbose=False, device="cpu").fit(table)
+    again = pickle.loads(pickle.dumps(model))
+    pd.testing.assert_frame_equal(again.sample(20, random_state=1), model.sample(20, random_state=1))
 
 
 def _interrupting(monkeypatch, failing_call: int):
@@ -173,6 +213,28 @@ def test_a_save_interrupted_between_its_renames_leaves_a_loadable_model(fitted, 
     assert sorted(os.listdir(tmp_path)) == ["keep.txt", "model"]
 
 
+def test_a_deleted_model_is_not_brought_back(fitted, tmp_path, monkeypatch):
+    """A crash after the swap, before the old copy is removed, leaves a hidden old copy; loading
+    the model removes it, and a model the user then deletes stays deleted."""
+    path = tmp_path / "model"
+    fitted.save(path)
+    monkeypatch.setattr(persistence, "_clear", lambda folder: persistence._check_clearable(folder))
+    fitted.save(path)  # "crashes" before removing the old copy
+    monkeypatch.undo()
+    assert (tmp_path / ".model.tabsynth-old").is_dir()
+    ts.load(path)
+    assert sorted(os.listdir(tmp_path)) == ["model"]  # the finished swap's leftover is cleared
+    monkeypatch.setattr(persistence, "_clear", lambda folder: persistence._check_clearable(folder))
+    fitted.save(path)
+    monkeypatch.undo()
+    for name in persistence.MODEL_FILES:
+        (path / name).unlink()
+    path.rmdir()  # the user deletes the model
+    with pytest.raises(FileNotFoundError):
+        ts.load(path)
+    assert not path.exists()
+
+
 class _no_warning:
     def __enter__(self):
         return self
@@ -198,15 +260,19 @@ def test_a_crash_while_writing_files_keeps_the_old_model(fitted, tmp_path, monke
     assert sorted(os.listdir(tmp_path)) == ["model"]
 
 
-def test_a_staging_folder_with_foreign_files_is_never_deleted(fitted, tmp_path):
+def test_a_staging_folder_with_foreign_files_is_never_deleted(fitted, tmp_path, table):
     path = tmp_path / "model"
     staging = tmp_path / ".model.tabsynth-new"
     staging.mkdir()
     (staging / "thesis.docx").write_text("not tabsynth's")
+    message = (f"'{staging}' is in the way of a model save and holds files tabsynth did not write; move or delete "
+               "it yourself.")
     with pytest.raises(FileExistsError) as info:
         fitted.save(path)
-    assert str(info.value) == (f"'{staging}' is in the way of a model save and holds files tabsynth did not "
-                               "write; move or delete it yourself.")
+    assert str(info.value) == message
+    with pytest.raises(FileExistsError) as info:  # and before a fit, not after it
+        ts.TVAE(epochs=1, verbose=False).fit(table, checkpoint_dir=path)
+    assert str(info.value) == message
     assert (staging / "thesis.docx").read_text() == "not tabsynth's"
 
 
