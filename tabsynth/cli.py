@@ -133,8 +133,9 @@ def _parse_conditions(items: list[str], metadata: Metadata) -> dict:
             previous = conditions[column]
             conditions[column] = [*(previous if isinstance(previous, list) else [previous]), value]
         else:
-            raise ValueError(f"--condition gives column '{column}' twice; a {kind or 'numerical'} column takes one "
-                             "value or one LOW..HIGH range (repeat --condition only for categories).")
+            takes = "one value or one LOW..HIGH range" if kind in ("numerical", "datetime") else "one condition"
+            raise ValueError(f"--condition gives column '{column}' twice; a {kind or 'unknown'} column takes {takes} "
+                             "(repeat --condition only for categories).")
     return conditions
 
 

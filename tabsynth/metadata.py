@@ -112,6 +112,13 @@ class Metadata:
         # update_column can refit a column whose kind changes.
         self._source: weakref.ref | None = None
 
+    def __getstate__(self) -> dict:
+        # The weak reference to the inferred table cannot be pickled, nor should it travel.
+        return {**self.__dict__, "_source": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
     # ------------------------------------------------------------------ inference
     @classmethod
     def infer(cls, data: pd.DataFrame) -> "Metadata":
@@ -170,7 +177,7 @@ class Metadata:
         if kind != column.kind:
             source = self._source() if self._source is not None else None
             if source is not None and name in source.columns:
-                column = _infer_column(name, source[name], forced_kind=kind)
+                column = _with_fitted_fields(column, _infer_column(name, source[name], forced_kind=kind))
             else:
                 column = _without_fitted_fields(column, kind, given=set(changes))
         self.columns[name] = dataclasses.replace(column, **changes)
@@ -284,6 +291,41 @@ class Metadata:
         return cls.from_dict(payload, source=f"Metadata file '{path}'")
 
 
+    def completed_from(self, data: pd.DataFrame) -> tuple["Metadata", list[str]]:
+        """A copy in which every column has what its kind needs, refitted from ``data`` where missing.
+
+        A metadata file edited by hand (a column's ``kind`` changed to ``numerical`` without
+        ``minimum`` and ``maximum``, say) would otherwise decode without clipping or rounding;
+        the fields of other kinds (a stale ``categories`` list) are cleared. ``fit`` calls
+        this on the training table and warns with the returned notes.
+
+        Returns
+        -------
+        (Metadata, list of str)
+            The completed copy (``self`` itself when nothing was missing) and one note per
+            refitted column, naming its fields.
+
+        Raises
+        ------
+        ValueError
+            If a column's values do not fit its kind.
+        """
+        frame = as_dataframe(data)
+        columns, notes = [], []
+        for column in self:
+            required = [f for f in _FITTED_FIELDS[column.kind]
+                        if f != "datetime_format" and not (f == "decimals" and column.is_integer)]
+            missing = [f for f in required if getattr(column, f) is None]
+            if missing and column.name in frame.columns:
+                column = _with_fitted_fields(column, _infer_column(column.name, frame[column.name],
+                                                                   forced_kind=column.kind))
+                notes.append(f"Column '{column.name}': {', '.join(missing)} taken from the training table "
+                             f"(the metadata gives none for a {column.kind} column).")
+            columns.append(column)
+        if not notes:
+            return self, []
+        return Metadata(columns), notes
+
     def key_columns(self) -> list[str]:
         """Names of the ``key`` columns (keys several rows share), in table order."""
         return [c.name for c in self if c.kind == "key"]
@@ -291,8 +333,17 @@ class Metadata:
 
 # ---------------------------------------------------------------------- helpers
 # What each kind needs that only the data can tell (update_column refits these).
-_FITTED_FIELDS = {"numerical": ("minimum", "maximum", "decimals"), "datetime": ("minimum", "maximum"),
+_FITTED_FIELDS = {"numerical": ("minimum", "maximum", "decimals"),
+                  "datetime": ("minimum", "maximum", "datetime_format"),
                   "categorical": ("categories",), "constant": ("value",), "id": (), "key": ()}
+_ALL_FITTED = tuple(dict.fromkeys(f for fields in _FITTED_FIELDS.values() for f in fields))
+
+
+def _with_fitted_fields(column: ColumnMetadata, refit: ColumnMetadata) -> ColumnMetadata:
+    """``column`` moved to ``refit``'s kind: the new kind's fields from ``refit``, the other kinds'
+    cleared, everything else (dtype, nulls, earlier edits) kept from ``column``."""
+    fitted = {f: getattr(refit, f) if f in _FITTED_FIELDS[refit.kind] else None for f in _ALL_FITTED}
+    return dataclasses.replace(column, kind=refit.kind, **fitted)
 
 
 def _without_fitted_fields(column: ColumnMetadata, kind: str, given: set[str]) -> ColumnMetadata:
@@ -305,15 +356,15 @@ def _without_fitted_fields(column: ColumnMetadata, kind: str, given: set[str]) -
     """
     if kind not in KINDS:
         raise ValueError(f"Column '{column.name}': unknown kind '{kind}'; use one of {', '.join(KINDS)}.")
-    missing = [f for f in _FITTED_FIELDS[kind] if f not in given and not (f == "decimals" and column.is_integer)]
+    optional = {"decimals": column.is_integer, "datetime_format": True}  # integers need none; formats are optional
+    missing = [f for f in _FITTED_FIELDS[kind] if f not in given and not optional.get(f, False)]
     if missing:
         raise ValueError(
             f"Column '{column.name}': changing its kind to '{kind}' needs {', '.join(missing)}, which this "
             "metadata cannot refit (it was not inferred from a table still in memory); give them to "
             f"update_column, or call refit_column('{column.name}', data, kind='{kind}')."
         )
-    cleared = {f: None for fields in _FITTED_FIELDS.values() for f in fields}
-    return dataclasses.replace(column, **cleared)
+    return dataclasses.replace(column, **{f: None for f in _ALL_FITTED})
 
 
 def as_dataframe(data: Any) -> pd.DataFrame:

@@ -132,16 +132,43 @@ class TableEncoder:
             If the column is unknown, is not categorical/boolean, or the value is not
             one of its categories (the message lists the allowed ones).
         """
+        span, slots = self.condition_slots(column, value)
+        if len(slots) != 1 or span.role != "category":
+            raise ValueError(f"Condition {value!r} on column '{column}' is not a single category.")
+        return span, slots[0]
+
+    def condition_slots(self, column: str, condition: Any) -> tuple[Span, list[int]]:
+        """The span a condition on ``column`` reads and the slots that meet it.
+
+        ``condition`` is a category, a list / tuple / set of categories (any of them), or
+        None for null cells: on a categorical column its null slot, on a numerical or
+        datetime column the null slot of its ``null`` span.
+
+        Raises
+        ------
+        ValueError
+            If the column is unknown, nulls are asked of a column without any, a value is not
+            one of the categories (the message lists them), or a non-null condition names a
+            column that is not categorical/boolean.
+        """
         if column not in self.metadata.columns:
             raise ValueError(f"Condition on unknown column '{column}'; columns are {self.metadata.names}.")
         encoder = self.encoders_[self.metadata.names.index(column)]
+        spans = [s for s in self.spans_ if s.column == column]
+        if condition is None:
+            if not self.metadata[column].nullable or not spans:
+                raise ValueError(f"Condition asks for nulls in column '{column}', which has none.")
+            null_span = spans[0] if isinstance(encoder, CategoricalEncoder) else spans[-1]  # [present, null]
+            return null_span, [null_span.width - 1]
         if not isinstance(encoder, CategoricalEncoder):
             raise ValueError(
                 f"Condition on column '{column}' of kind '{encoder.kind}': CTGAN and TVAE condition only on "
-                "categorical and boolean columns."
+                "categorical and boolean columns (and on nulls of any column)."
             )
-        span = next(s for s in self.spans_ if s.column == column)
-        return span, encoder.category_index(value)
+        values = list(condition) if isinstance(condition, (list, tuple, set, frozenset)) else [condition]
+        if not values:
+            raise ValueError(f"Condition on column '{column}' lists no value.")
+        return spans[0], sorted({encoder.category_index(v) for v in values})
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:

@@ -54,11 +54,12 @@ class ContinuousSynthesizer(BaseSynthesizer):
         n : int
             Number of rows (> 0).
         conditions : dict or None
-            ``{column: value}`` for categorical/boolean columns, e.g.
-            ``{"Revenue": True, "VisitorType": "New_Visitor"}``. Every returned row has
-            these values. CTGAN feeds one of them (the rarest) to its conditional
-            vector; remaining ones (and all for TVAE) are met by a bounded rejection
-            step. Never returns fewer rows: raises instead.
+            ``{column: condition}``: a category of a categorical/boolean column, a list of
+            categories (any of them), or None for null cells of any nullable column, e.g.
+            ``{"Revenue": True, "Month": ["Nov", "Dec"]}``. Every returned row meets them.
+            CTGAN feeds one single-category condition (the rarest) to its conditional
+            vector; the others (and all for TVAE) are met by a bounded rejection step.
+            Never returns fewer rows: raises instead.
         batch_size : int, default 10000
             Rows generated per forward pass.
         random_state : int or None
@@ -79,15 +80,18 @@ class ContinuousSynthesizer(BaseSynthesizer):
             lists the allowed values), or a combination the model produces too rarely.
         """
         generator = self._check_sample_call(n, batch_size, random_state)
-        targets = [self.encoder_.condition_slot(col, val) for col, val in (conditions or {}).items()]
+        targets = [self.encoder_.condition_slots(col, val) for col, val in (conditions or {}).items()]
         with torch.no_grad(), self._eval_mode():
             matrix = self._sample_until(int(n), targets, int(batch_size), generator, conditions)
         return self.encoder_.inverse_transform(matrix, numpy_rng(generator))
 
-    def _sample_until(self, n: int, targets: list[tuple[Span, int]], batch_size: int,
+    def _sample_until(self, n: int, targets: list[tuple[Span, list[int]]], batch_size: int,
                       generator: torch.Generator, conditions: dict | None) -> np.ndarray:
-        """Draw batches, keep rows meeting every target, stop at ``n`` rows (or raise)."""
-        guide = self._guiding_condition(targets)
+        """Draw batches, keep rows whose every target span takes one of its slots, stop at ``n``
+        rows (or raise)."""
+        single = [(span, slots[0]) for span, slots in targets if len(slots) == 1 and span.role == "category"]
+        guide = self._guiding_condition(single)
+        allowed = [(span, torch.tensor(slots, device=self.device_)) for span, slots in targets]
         kept, n_kept, n_drawn = [], 0, 0
         budget = n * MAX_DRAWS_PER_ROW + batch_size
         while n_kept < n:
@@ -102,14 +106,14 @@ class ContinuousSynthesizer(BaseSynthesizer):
                 )
             rows = self._sample_matrix(min(batch_size, budget - n_drawn), guide, generator)  # (b, width)
             n_drawn += rows.shape[0]
-            for span, slot in targets:
-                rows = rows[rows[:, span.start : span.stop].argmax(dim=1) == slot]
+            for span, slots in allowed:
+                rows = rows[torch.isin(rows[:, span.start : span.stop].argmax(dim=1), slots)]
             kept.append(rows[: n - n_kept].cpu().numpy())
             n_kept += kept[-1].shape[0]
         return np.concatenate(kept, axis=0)
 
     def _guiding_condition(self, targets: list[tuple[Span, int]]) -> tuple[Span, int] | None:
-        """The condition a model can feed its network; models without conditioning return None."""
+        """Of the single-category ``targets``, the one a model feeds its network (None: none)."""
         return None
 
     def _sample_matrix(self, n: int, condition: tuple[Span, int] | None,

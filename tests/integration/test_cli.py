@@ -146,3 +146,27 @@ def test_every_command_defaults_to_the_same_device():
                 for name in ("fit", "sample", "impute")}
     assert defaults == {"fit": "auto", "sample": "auto", "impute": "auto"}
     assert [m.value for m in cli.ModelName] == list(ts.models.MODELS) == ["autoregressive", "ctgan", "tvae"]
+
+
+def test_a_kind_changed_in_the_metadata_file_still_clips_and_rounds(shoppers, tmp_path):
+    """The README's workflow: `tabsynth metadata`, make TrafficType numerical in the JSON, `fit
+    --metadata`: the bounds and decimals the edit left out come from the training table (with a
+    one-line warning), so synthetic values stay integers within the real range."""
+    source = tmp_path / "shoppers.csv"
+    shoppers.to_csv(source, index=False)
+    meta_path = tmp_path / "meta.json"
+    assert run("metadata", source, "-o", meta_path).returncode == 0
+    payload = json.loads(meta_path.read_text())
+    for column in payload["columns"]:
+        if column["name"] == "TrafficType":
+            column["kind"] = "numerical"
+    meta_path.write_text(json.dumps(payload))
+    fitted = run("fit", source, "-o", tmp_path / "model", "--model", "tvae", "--epochs", "1", "--seed", "0",
+                 "--metadata", meta_path, "--quiet")
+    assert fitted.returncode == 0, fitted.stderr
+    assert fitted.stderr.strip() == ("Warning: Column 'TrafficType': minimum, maximum taken from the training table "
+                                     "(the metadata gives none for a numerical column).")
+    out = tmp_path / "synth.csv"
+    assert run("sample", tmp_path / "model", "-n", "2000", "-o", out, "--seed", "0").returncode == 0
+    traffic = ts.read_table(out)["TrafficType"]
+    assert traffic.between(1, 20).all() and (traffic == traffic.round()).all()

@@ -57,6 +57,23 @@ def test_conditions_are_met_on_every_row(fitted):
     assert (synth["VisitorType"] == "New_Visitor").all()
 
 
+@pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
+def test_conditions_take_lists_of_categories_and_nulls(cls, shoppers):
+    """Every model takes what the CLI passes: a list of allowed categories, and None for nulls of a
+    categorical or a numerical column."""
+    table = shoppers.sample(3000, random_state=2).reset_index(drop=True)
+    table["Region"] = table["Region"].astype("Int64").mask(table.index % 5 == 0)
+    table["PageValues"] = table["PageValues"].mask(table.index % 7 == 0)
+    model = small(cls, epochs=3).fit(table)
+    synth = model.sample(200, conditions={"Month": ["Nov", "Dec"], "Region": None, "PageValues": None},
+                         random_state=0)
+    assert set(synth["Month"]) == {"Nov", "Dec"}
+    assert synth["Region"].isna().all() and synth["PageValues"].isna().all()
+    with pytest.raises(ValueError) as info:
+        model.sample(5, conditions={"Revenue": None})
+    assert str(info.value) == "Condition asks for nulls in column 'Revenue', which has none."
+
+
 def test_conditions_accept_text_values(fitted):
     synth = fitted.sample(200, conditions={"Revenue": "true", "Region": "3"})
     assert synth["Revenue"].all() and (synth["Region"] == 3).all()
@@ -98,11 +115,14 @@ def test_same_seed_gives_same_rows(cls, shoppers_small):
     assert not first.equals(third)
 
 
-def test_fit_leaves_global_torch_rng_alone(shoppers_small):
+def test_fit_and_load_leave_global_torch_rng_alone(shoppers_small, tmp_path):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    small(ts.TVAE, epochs=1).fit(shoppers_small.head(600))
+    small(ts.TVAE, epochs=1).fit(shoppers_small.head(600)).save(tmp_path / "model")
+    assert torch.equal(torch.rand(3), expected)
+    torch.manual_seed(123)
+    ts.load(tmp_path / "model")
     assert torch.equal(torch.rand(3), expected)
 
 

@@ -431,6 +431,29 @@ def test_update_column_refits_what_the_new_kind_needs(shoppers):
     assert meta["Administrative_Duration"].maximum == 5000.0
 
 
+def test_a_kind_change_keeps_earlier_edits_of_the_column(shoppers):
+    meta = Metadata.infer(shoppers)
+    meta.update_column("Region", nullable=True, null_rate=0.05)
+    meta.update_column("Region", kind="numerical")
+    column = meta["Region"]
+    assert (column.nullable, column.null_rate, column.minimum, column.maximum) == (True, 0.05, 1.0, 9.0)
+
+
+def test_completed_from_fills_what_a_hand_edited_kind_lacks(shoppers):
+    payload = Metadata.infer(shoppers).to_dict()
+    for column in payload["columns"]:
+        if column["name"] == "TrafficType":
+            column["kind"] = "numerical"  # as a user edits the JSON: bounds absent, categories stale
+    edited = Metadata.from_dict(payload)
+    completed, notes = edited.completed_from(shoppers)
+    assert notes == ["Column 'TrafficType': minimum, maximum taken from the training table (the metadata gives "
+                     "none for a numerical column)."]
+    column = completed["TrafficType"]
+    assert (column.minimum, column.maximum, column.decimals, column.categories) == (1.0, 20.0, 0, None)
+    assert edited["TrafficType"].minimum is None  # the caller's metadata is not changed
+    assert completed.completed_from(shoppers) == (completed, [])
+
+
 def test_update_column_refuses_what_it_cannot_refit(shoppers):
     loaded = Metadata.from_dict(Metadata.infer(shoppers).to_dict())  # as read from JSON: no table behind it
     with pytest.raises(ValueError) as info:
