@@ -10,7 +10,7 @@ that split, and the synthetic table is scored by tabsynth's own report,
   ``default payment next month``.
 
 Generators: tabsynth's (names from ``tabsynth.models.MODELS``; by default the flagship
-AUTOREGRESSIVE at its defaults, then CTGAN and TVAE at 300 epochs), each in its own
+autoregressive at its defaults, then ctgan and tvae at 300 epochs), each in its own
 subprocess so its peak resident memory is its own; and the peers, each fitted at its defaults
 by ``benchmarks/_peer_worker.py`` under the peer environment's Python (SDV 2.0's
 CTGANSynthesizer / TVAESynthesizer, 300 epochs; MOSTLY AI engine 2.7's TabularARGN). The peer
@@ -63,8 +63,8 @@ PEER_WORKER = ROOT / "benchmarks" / "_peer_worker.py"
 PEERS_VENV_PYTHON = ROOT / "benchmarks" / ".venv-peers" / "bin" / "python"
 PEERS_ENV_VAR = "TABSYNTH_PEERS_PYTHON"
 PEERS = ("sdv-ctgan", "sdv-tvae", "tabularargn")
-FLAGSHIP = "AUTOREGRESSIVE"
-DEFAULT_EPOCHS = {"CTGAN": 300, "TVAE": 300}  # the GANs/VAEs as benchmarked; the flagship at its defaults
+FLAGSHIP = "autoregressive"
+DEFAULT_EPOCHS = {"ctgan": 300, "tvae": 300}  # the GANs/VAEs as benchmarked; the flagship at its defaults
 SDV_EPOCHS = 300
 # name -> (training file, holdout file or None for a seeded 80/20 split of the training file, target)
 TABLES = {
@@ -261,7 +261,7 @@ def names(text: str, known, what: str) -> list[str]:
 def default_models() -> str:
     from tabsynth.models import MODELS
 
-    return ",".join([n for n in (FLAGSHIP, "CTGAN", "TVAE") if n in MODELS])
+    return ",".join([n for n in (FLAGSHIP, "ctgan", "tvae") if n in MODELS])
 
 
 def choose_peers(text: str | None) -> list[str]:

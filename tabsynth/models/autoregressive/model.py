@@ -2,7 +2,7 @@
 
 The joint distribution is factorised over columns, p(x) = prod_j p(x_j | x_<j), each
 column being one token of the discrete view (:class:`~tabsynth.encoding.TokenTable`).
-The network (:class:`~tabsynth.models.ar_network.ColumnAR`) is trained by maximum
+The network (:class:`~tabsynth.models.autoregressive.network.ColumnAR`) is trained by maximum
 likelihood on a mix of the table order and "given columns first" orders, so that the
 same model samples unconditionally, conditionally on any subset of columns (values,
 sets of categories, numerical ranges) and imputes missing cells, all without rejection.

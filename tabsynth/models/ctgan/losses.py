@@ -37,8 +37,9 @@ def gradient_penalty(critic: nn.Module, real: tuple[torch.Tensor, ...], fake: tu
     mixed = [torch.lerp(f.reshape(-1, pac, f.shape[1]), r.reshape(-1, pac, r.shape[1]), alpha)  # (P, pac, w)
              .reshape(batch, -1).requires_grad_(True) for r, f in zip(real, fake)]
     grads = torch.autograd.grad(critic(*mixed).sum(), mixed, create_graph=True)  # each (B, w_i)
-    squared = sum(g.reshape(batch // pac, -1).square().sum(dim=1) for g in grads)  # (P,)
-    return weight * ((squared.sqrt() - 1) ** 2).mean()
+    packs = torch.cat([g.reshape(batch // pac, -1) for g in grads], dim=1)  # (P, pac * sum w_i)
+    norms = torch.linalg.vector_norm(packs, dim=1)  # (P,)
+    return weight * ((norms - 1) ** 2).mean()
 
 
 def wasserstein_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
