@@ -94,7 +94,7 @@ def test_condition_errors_name_column_and_allowed_values(fitted):
         fitted.sample(10, conditions={"PageValues": 3.0})
     assert str(info.value) == (
         "Condition on column 'PageValues' of kind 'numerical': CTGAN and TVAE condition only on "
-        "categorical and boolean columns."
+        "categorical and boolean columns (and on nulls of any column)."
     )
 
 

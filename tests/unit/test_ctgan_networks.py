@@ -193,3 +193,26 @@ def test_conditional_loss_reads_each_category_span_in_the_internal_order(adult_t
     assert torch.equal(sampler.one_hot(index).argmax(dim=1), index)
 
 
+
+
+def test_weight_average_warms_up_and_tracks_the_network():
+    """The generator's exponential moving average: the first update copies, early updates move
+    fast (decay (1 + t) / (10 + t)), later ones at most ``decay``; buffers are averaged too."""
+    from tabsynth.models.training import exponential_moving_average
+
+    torch.manual_seed(0)
+    generator = Generator(CTGANNetworkConfig(20, 0, 8, (16,), (16,), 1))
+    average = exponential_moving_average(generator, 0.999)
+    weight = lambda m: m.out.dense.weight.detach().clone()  # noqa: E731
+    average.update_parameters(generator)
+    torch.testing.assert_close(weight(average.module), weight(generator))  # first update: a copy
+    before = weight(average.module)
+    with torch.no_grad():
+        generator.out.dense.weight.add_(1.0)
+    average.update_parameters(generator)  # t = 1: decay 2 / 11, so 9 / 11 of the step is taken
+    torch.testing.assert_close(weight(average.module), before + 9 / 11)
+    generator.train()(torch.randn(64, 8), None)  # batch-norm statistics move in the network ...
+    average.update_parameters(generator)
+    running = generator.blocks[0].bn.running_mean
+    assert not torch.equal(average.module.blocks[0].bn.running_mean, torch.zeros_like(running))  # ... and follow
+    assert int(average.module.blocks[0].bn.num_batches_tracked) == 1

@@ -418,7 +418,7 @@ def test_condition_on_unknown_column(shoppers_enc):
 def test_condition_on_column_that_is_not_categorical(shoppers_enc, credit_enc, column, kind):
     encoder = (credit_enc if column == "ID" else shoppers_enc).encoder
     message = (f"Condition on column '{column}' of kind '{kind}': CTGAN and TVAE condition only on "
-               "categorical and boolean columns.")
+               "categorical and boolean columns (and on nulls of any column).")
     with pytest.raises(ValueError, match=_whole(message)):
         encoder.condition_slot(column, 1)
 

@@ -30,7 +30,7 @@ from tabsynth.models.conditional import ConditionalSampler
 from tabsynth.models.continuous import ContinuousSynthesizer
 from tabsynth.models.ctgan.losses import conditional_loss, gradient_penalty, wasserstein_critic_loss
 from tabsynth.models.ctgan.networks import CTGANNetworkConfig, Discriminator, Generator
-from tabsynth.models.training import adam
+from tabsynth.models.training import adam, exponential_moving_average
 
 GUMBEL_TAU = 0.2
 
@@ -56,6 +56,12 @@ class CTGAN(ContinuousSynthesizer):
         Critic updates per generator update.
     pac : int, default 10
         Rows per PacGAN pack.
+    generator_ema : float or None, default 0.999
+        Decay of the exponential moving average of the generator's weights that sampling
+        uses (:func:`~tabsynth.models.training.exponential_moving_average`); None samples
+        from the last weights, as the paper does. The average samples closer to the real
+        table (README, "Benchmarks": on Adult it raised SDMetrics Column Shapes and Pair
+        Trends by 0.02-0.08 at every seed measured).
     device : {"auto", "cpu", "cuda"}, default "auto"
         Resolved once at ``fit``; "auto" picks CUDA when present.
     random_state : int or None
@@ -71,14 +77,16 @@ class CTGAN(ContinuousSynthesizer):
 
     name = "ctgan"
     # 2: the networks read and write rows in the span layout's internal column order.
-    # 3: the critic is a packed conditioned first layer and an nn.Sequential (new state_dict keys).
+    # 3: the critic is a packed conditioned first layer and an nn.Sequential (new state_dict keys);
+    #    the generator's weight average is saved as "generator_average".
     model_format = 3
 
     def __init__(self, *, epochs: int = 300, batch_size: int = 500, embedding_dim: int = 128,
                  generator_dims: tuple[int, ...] = (256, 256), discriminator_dims: tuple[int, ...] = (256, 256),
                  generator_lr: float = 2e-4, discriminator_lr: float = 2e-4, generator_decay: float = 1e-6,
                  discriminator_decay: float = 1e-6, discriminator_steps: int = 1, pac: int = 10,
-                 device: str = "auto", random_state: int | None = None, verbose: bool = True):
+                 generator_ema: float | None = 0.999, device: str = "auto", random_state: int | None = None,
+                 verbose: bool = True):
         self.epochs = epochs
         self.batch_size = batch_size
         self.embedding_dim = embedding_dim
@@ -90,12 +98,15 @@ class CTGAN(ContinuousSynthesizer):
         self.discriminator_decay = discriminator_decay
         self.discriminator_steps = discriminator_steps
         self.pac = pac
+        self.generator_ema = generator_ema
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     def _check_params(self) -> None:
         super()._check_params()
+        if self.generator_ema is not None and not 0.0 < self.generator_ema < 1.0:
+            raise ValueError(f"generator_ema must be a decay in (0, 1) or None, got {self.generator_ema!r}.")
         if not (isinstance(self.pac, int) and self.pac >= 1):
             raise ValueError(f"pac must be a positive integer, got {self.pac!r}.")
         if self.batch_size < 2:
@@ -120,9 +131,19 @@ class CTGAN(ContinuousSynthesizer):
         self.discriminator_ = Discriminator(self.config_).to(self.device_)
         self._generator_parameters = list(self.generator_.parameters())
         self._critic_parameters = list(self.discriminator_.parameters())
+        self.generator_average_ = (None if self.generator_ema is None
+                                   else exponential_moving_average(self.generator_, self.generator_ema))
 
     def _networks(self) -> dict[str, nn.Module]:
-        return {"generator": self.generator_, "discriminator": self.discriminator_}
+        networks = {"generator": self.generator_, "discriminator": self.discriminator_}
+        if self.generator_average_ is not None:
+            networks["generator_average"] = self.generator_average_
+        return networks
+
+    @property
+    def sampling_generator_(self) -> Generator:
+        """The generator sampling uses: the weight average when ``generator_ema`` is set."""
+        return self.generator_ if self.generator_average_ is None else self.generator_average_.module
 
     # ------------------------------------------------------------------ training
     def _fit_matrix(self, data: torch.Tensor) -> None:
@@ -221,6 +242,8 @@ class CTGAN(ContinuousSynthesizer):
         # Only the generator's gradients: the critic is a fixed function in this step.
         loss.backward(inputs=self._generator_parameters)
         self._opt_g.step()
+        if self.generator_average_ is not None:
+            self.generator_average_.update_parameters(self.generator_)
         return loss.detach()
 
     # ------------------------------------------------------------------ sampling
@@ -239,7 +262,7 @@ class CTGAN(ContinuousSynthesizer):
             cond_index = self.cond_sampler_.fixed(n, *condition)
         elif self.cond_sampler_.width:
             cond_index = self.cond_sampler_.sample_original(n, generator)
-        raw = self.generator_(noise, cond_index)
+        raw = self.sampling_generator_(noise, cond_index)
         # Gumbel-softmax then argmax on decode = a draw from each categorical (Gumbel-max).
         return self.layout_.to_matrix(self.layout_.activate(raw, tau=GUMBEL_TAU, generator=generator))
 
