@@ -68,10 +68,16 @@ def exponential_moving_average(module: torch.nn.Module, decay: float) -> Average
     AveragedModel
         Its ``module`` attribute is the averaged network (``n_averaged`` counts the updates).
     """
-    def average(averaged: torch.Tensor, current: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
-        warm = torch.clamp((1 + updates) / (10 + updates), max=decay).to(averaged.dtype)
-        if not averaged.is_floating_point():  # an integer buffer (batches seen): the current count
-            return current
-        return torch.lerp(averaged, current, 1 - warm)
+    def average_all(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
+        # One fused in-place lerp over every tensor (torch's own foreach kernel, as in
+        # torch.optim.swa_utils.get_ema_multi_avg_fn) instead of a Python loop of small ops.
+        t = int(updates)
+        weight = 1.0 - min(decay, (1 + t) / (10 + t))
+        floating = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
+        for a, c in zip(averaged, current):
+            if not a.is_floating_point():  # an integer buffer (batches seen): the current count
+                a.copy_(c)
+        if floating:
+            torch._foreach_lerp_([a for a, _ in floating], [c for _, c in floating], weight)
 
-    return AveragedModel(module, avg_fn=average, use_buffers=True)
+    return AveragedModel(module, multi_avg_fn=average_all, use_buffers=True)
