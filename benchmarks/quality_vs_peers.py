@@ -120,20 +120,30 @@ def model_params(name: str, seed: int, epochs: int | None, device: str) -> dict:
 def fit_tabsynth(name: str, train_path: str, out_path: str, rows: int, seed: int,
                  epochs: int | None, device: str) -> dict:
     """Fit one tabsynth model and sample ``rows`` rows; runs inside its own child process."""
-    import tabsynth as ts
     from tabsynth.models import MODELS
 
-    train = ts.read_table(train_path)
     params = model_params(name, seed, epochs, device)
+    model, timings = timed_fit_and_sample(MODELS[name](**params), train_path, out_path, rows, seed)
+    return {**timings, "params": params}
+
+
+def timed_fit_and_sample(model, train_path: str, out_path: str, rows: int, seed: int):
+    """Fit ``model`` on the table at ``train_path``, write ``rows`` sampled rows to ``out_path``.
+
+    Returns ``(model, {"fit_s", "sample_s", "rows", "peak_rss_mb"})`` (this process's peak memory).
+    """
+    import tabsynth as ts
+
+    train = ts.read_table(train_path)
     start = time.perf_counter()
-    model = MODELS[name](**params).fit(train)
+    model.fit(train)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     synthetic = model.sample(rows, random_state=seed + 1)
     sample_s = time.perf_counter() - start
     ts.write_table(synthetic, out_path)
-    return {"fit_s": fit_s, "sample_s": sample_s, "rows": len(synthetic), "params": params,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return model, {"fit_s": fit_s, "sample_s": sample_s, "rows": len(synthetic),
+                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 # --- running generators -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ Typical use::
     model = ts.Autoregressive(random_state=0).fit(real)      # or ts.CTGAN(...), ts.TVAE(...)
     synth = model.sample(10_000, conditions={"Revenue": True})
     model.save("runs/shoppers"); model = ts.load("runs/shoppers")
+    private = ts.Autoregressive(dp=ts.DPConfig(epsilon=1.0)).fit(real)   # differentially private
 """
 
 from tabsynth._version import __version__
@@ -17,8 +18,9 @@ from tabsynth.metadata import ColumnMetadata, Metadata
 from tabsynth.models import CTGAN, TVAE, Autoregressive, NotFittedError
 from tabsynth.models import load_model as load
 from tabsynth.models import save_model
+from tabsynth.privacy import DPConfig
 
 __all__ = [
-    "Autoregressive", "CTGAN", "ColumnMetadata", "Metadata", "NotFittedError", "TVAE", "TableEncoder",
+    "Autoregressive", "CTGAN", "ColumnMetadata", "DPConfig", "Metadata", "NotFittedError", "TVAE", "TableEncoder",
     "__version__", "evaluate", "load", "read_table", "save_model", "write_table",
 ]

@@ -11,6 +11,8 @@ Errors print one line and exit with status 1 (2 for bad usage); ``--debug`` show
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import sys
 import time
@@ -27,6 +29,7 @@ from tabsynth.io import read_table, same_file, write_table
 from tabsynth.metadata import Metadata
 from tabsynth.models import MODELS, load_model
 from tabsynth.persistence import check_model_destination
+from tabsynth.privacy import DPConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="tabsynth: turn a sensitive table into a synthetic one you can share.")
@@ -91,18 +94,37 @@ def fit(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     checkpoint_every: int = typer.Option(25, "--checkpoint-every", min=1,
                                          help="Save the model to the output directory every N epochs."),
+    epsilon: Optional[float] = typer.Option(None, "--epsilon",
+                                            help="Fit with differential privacy at this total epsilon (every "
+                                                 "statistic and DP-SGD, one accountant)."),
+    delta: float = typer.Option(1e-5, "--delta", help="Total delta of a DP fit (below 1 / rows)."),
 ) -> None:
     """Fit a model on DATA and save it to a directory (with checkpoints there during training)."""
     _refuse_overwriting([data] + ([metadata] if metadata else []), output)
     check_model_destination(output)  # before a long fit, not after it
+    dp = None
+    if epsilon is not None:
+        dp = DPConfig(epsilon=epsilon, delta=delta)
+        if "dp" not in inspect.signature(MODELS[model.value]).parameters:
+            with_dp = [name for name, cls in MODELS.items() if "dp" in inspect.signature(cls).parameters]
+            raise ValueError(f"--epsilon: model '{model.value}' has no differentially private mode yet; "
+                             f"use --model {' or '.join(with_dp)}.")
     table = read_table(data)
     estimator = _new_model(model, epochs=epochs, batch_size=batch_size, device=device, random_state=seed,
-                           verbose=not quiet)
+                           verbose=not quiet, dp=dp)
     start = time.perf_counter()
     estimator.fit(table, metadata=_load_metadata(metadata), checkpoint_dir=output, checkpoint_every=checkpoint_every)
     estimator.save(output)
     console.print(f"Fitted {type(estimator).__name__} on {len(table):,} rows x {table.shape[1]} columns "
                   f"in {time.perf_counter() - start:.1f} s on {estimator.device_}; saved to {output}")
+    if estimator.privacy_ is not None:
+        if quiet:  # a verbose fit printed these as it went
+            for line in [*estimator.privacy_notes_, "DP: privacy ledger", estimator.privacy_ledger_.summary()]:
+                console.print(line, highlight=False, markup=False)
+        ledger = estimator.privacy_
+        console.print(f"Differential privacy: epsilon {ledger['epsilon']:.3f}, delta {ledger['delta']:.2e} over "
+                      f"{len(ledger['mechanisms'])} mechanisms ({ledger['accountant']}); ledger in "
+                      f"{output / 'privacy.json'}", highlight=False)
 
 
 # What `--condition COL=null` asks for: null cells.
@@ -211,6 +233,8 @@ def report(
     fail_over: list[str] = typer.Option([], "--fail-over", help="KEY=VALUE: exit 3 if the figure is above."),
     no_anonymeter: bool = typer.Option(False, "--no-anonymeter", help="Skip Anonymeter's attacks."),
     seed: int = typer.Option(0, "--seed"),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model directory that generated SYNTHETIC: "
+                                                                   "adds its differential-privacy ledger."),
 ) -> None:
     """Fidelity, utility and privacy-risk report of SYNTHETIC against REAL (and HOLDOUT)."""
     from tabsynth.evaluation import evaluate
@@ -222,7 +246,7 @@ def report(
     under, over = _parse_thresholds(fail_under, "--fail-under"), _parse_thresholds(fail_over, "--fail-over")
     result = evaluate(read_table(real), read_table(synthetic), None if holdout is None else read_table(holdout),
                       target=target, metadata=_load_metadata(metadata), anonymeter=not no_anonymeter,
-                      random_state=seed)
+                      random_state=seed, model=model_dir)
     result.to_html(output)
     if json_output is not None:
         result.to_json(json_output)
@@ -257,6 +281,33 @@ def metadata(
     meta = Metadata.infer(read_table(data))
     meta.save(output)
     console.print(f"Wrote metadata of {len(meta)} columns to {output}")
+
+
+@app.command()
+def audit(
+    data: Path = typer.Argument(..., help="Training table (.csv, .csv.gz or .parquet)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Audit result (JSON) to write."),
+    model: ModelName = typer.Option(DEFAULT_MODEL, "--model", help="Model family (one with a DP mode)."),
+    epsilon: float = typer.Option(1.0, "--epsilon", help="The claim: total epsilon of the DP fit audited."),
+    delta: float = typer.Option(1e-5, "--delta", help="The claim's delta."),
+    canaries: int = typer.Option(1000, "--canaries", min=10, help="Canary rows, each trained on with probability 1/2."),
+    rows: int = typer.Option(500, "--rows", min=1, help="Real rows trained on beside the canaries."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Training epochs (default: 100)."),
+    seed: int = typer.Option(0, "--seed"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Fit a DP model with canaries and bound its epsilon from below (one-run audit, 95% confidence)."""
+    from tabsynth.io import write_text
+    from tabsynth.privacy.audit import run_audit
+
+    _refuse_overwriting([data], output)
+    result = run_audit(read_table(data), model=model.value, epsilon=epsilon, delta=delta, canaries=canaries,
+                       rows=rows, epochs=epochs, random_state=seed, verbose=not quiet)
+    write_text(output, json.dumps(result.to_dict(), indent=2))
+    verdict = "consistent with" if result.consistent else "ABOVE"
+    console.print(f"Audit of {model.value} at epsilon {result.claimed_epsilon:.3f}: empirical lower bound "
+                  f"{result.epsilon_lower_bound:.3f} ({result.best_attack}, {int(100 * result.confidence)}% "
+                  f"confidence, {canaries} canaries), {verdict} the claim; wrote {output}", highlight=False)
 
 
 @app.command()

@@ -7,6 +7,8 @@ Layout of a model directory::
     metadata.json   the table's Metadata
     encoder.json    the encoder's learned state
     model.pt        state_dicts of the networks and a few tensors (RNG state, category shares)
+    privacy.json    (differentially private fits only) the privacy ledger: every mechanism
+                    and the (epsilon, delta) total
 
 This module knows nothing of the model classes: it writes and reads those files (see
 :func:`write_model_directory` and :func:`read_model_directory`); the models assemble
@@ -16,7 +18,7 @@ Safety rules, in the order a save applies them:
 
 * **Only tabsynth's own directories are replaced.** An existing path is replaced only when
   its ``config.json`` parses and carries :data:`MARKER` and the directory holds nothing but
-  :data:`MODEL_FILES`; anything else is refused with an error naming the path.
+  :data:`MODEL_FILES` (and :data:`OPTIONAL_FILES`); anything else is refused with an error naming the path.
 * **Never half-written.** The new model is written (each file fsynced, ``config.json``
   last) to a staging sibling ``.NAME.tabsynth-new``; the old directory (a model, or an
   empty folder) is renamed to ``.NAME.tabsynth-old``, the staging one renamed into place,
@@ -26,7 +28,7 @@ Safety rules, in the order a save applies them:
   sibling is never brought back: once the new model is staged it is the one to keep, and a
   model the user deleted stays deleted.
 * **Nothing else is deleted.** Clearing a staging or old sibling removes only
-  :data:`MODEL_FILES` (and temporary files of this module) and then the empty folder; a
+  :data:`MODEL_FILES`, :data:`OPTIONAL_FILES` (and temporary files of this module) and then the empty folder; a
   folder holding anything else is left where it is, and a save refuses to start.
 * **Permissions are kept.** A replaced directory's mode and its files' modes carry over
   to the new ones (a user who made a model directory private keeps it private).
@@ -51,6 +53,9 @@ import torch
 from tabsynth.io import atomic_output
 
 MODEL_FILES = ("config.json", "metadata.json", "encoder.json", "model.pt")
+# Files a model directory may hold besides MODEL_FILES (written by some fits only).
+OPTIONAL_FILES = ("privacy.json",)
+_OWN_FILES = MODEL_FILES + OPTIONAL_FILES
 # config.json's key and value that mark a directory as written by tabsynth.
 MARKER_KEY = "tabsynth_model_directory"
 MARKER = 1
@@ -97,12 +102,12 @@ def _read_config(path: Path) -> dict | None:
 
 def is_model_directory(path: str | os.PathLike) -> bool:
     """True when ``path`` is a directory tabsynth wrote: its ``config.json`` carries the marker
-    (or is a tabsynth 0.1 config) and it holds only :data:`MODEL_FILES`."""
+    (or is a tabsynth 0.1 config) and it holds only :data:`MODEL_FILES` and :data:`OPTIONAL_FILES`."""
     path = Path(path)
     if not path.is_dir():
         return False
     entries = list(path.iterdir())
-    if any(e.name not in MODEL_FILES or not e.is_file() or e.is_symlink() for e in entries):
+    if any(e.name not in _OWN_FILES or not e.is_file() or e.is_symlink() for e in entries):
         return False
     config = _read_config(path)
     if config is None:
@@ -157,7 +162,8 @@ def write_model_directory(path: str | os.PathLike, config: dict, documents: dict
     config : dict
         JSON-able; the marker :data:`MARKER_KEY` is added.
     documents : dict
-        ``{"metadata.json": {...}, "encoder.json": {...}}``: JSON-able objects.
+        ``{"metadata.json": {...}, "encoder.json": {...}}`` and optionally
+        ``"privacy.json"``: JSON-able objects.
     tensors : dict of str -> Tensor
         Saved with ``torch.save`` as ``model.pt`` (moved to the CPU first).
 
@@ -173,7 +179,8 @@ def write_model_directory(path: str | os.PathLike, config: dict, documents: dict
         save holds files tabsynth did not write.
     """
     path = check_model_destination(path)
-    assert set(documents) | {"config.json", "model.pt"} == set(MODEL_FILES), sorted(documents)
+    names = set(documents) | {"config.json", "model.pt"}
+    assert set(MODEL_FILES) <= names <= set(_OWN_FILES), sorted(documents)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging, old = _sibling(path, _NEW), _sibling(path, _OLD)
     _clear(staging)
@@ -200,8 +207,8 @@ def write_model_directory(path: str | os.PathLike, config: dict, documents: dict
 def _keep_modes(current: Path, staging: Path) -> None:
     """Give the staged directory and files the permission bits of the ones they replace."""
     os.chmod(staging, current.stat().st_mode & 0o7777)
-    for name in MODEL_FILES:
-        if (current / name).is_file():
+    for name in _OWN_FILES:
+        if (current / name).is_file() and (staging / name).is_file():
             os.chmod(staging / name, (current / name).stat().st_mode & 0o7777)
 
 
@@ -249,7 +256,7 @@ def _check_clearable(folder: Path) -> None:
     if not folder.exists() and not folder.is_symlink():
         return
     entries = list(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else None
-    if entries is None or any(e.is_symlink() or not e.is_file() or (e.name not in MODEL_FILES and not _is_temporary(e))
+    if entries is None or any(e.is_symlink() or not e.is_file() or (e.name not in _OWN_FILES and not _is_temporary(e))
                               for e in entries):
         raise FileExistsError(
             f"'{folder}' is in the way of a model save and holds files tabsynth did not write; "
@@ -270,7 +277,7 @@ def _clear(folder: Path) -> None:
 def _is_temporary(entry: Path) -> bool:
     """A temporary file of :func:`tabsynth.io.atomic_output` left by a crash inside a save."""
     return entry.is_file() and entry.name.startswith(".") and entry.name.endswith(".tmp") and any(
-        entry.name.startswith(f".{name}.") for name in MODEL_FILES)
+        entry.name.startswith(f".{name}.") for name in _OWN_FILES)
 
 
 def _recover_interrupted_swap(path: Path) -> None:
@@ -320,8 +327,8 @@ def read_model_directory(path: str | os.PathLike) -> SavedModel:
     if not is_model_directory(path):
         raise ValueError(f"'{path}' is not a tabsynth model directory (its config.json lacks tabsynth's "
                          "marker, or it holds other files).")
-    documents = {name: _read_json(path / name) for name in MODEL_FILES if name.endswith(".json")
-                 and name != "config.json"}
+    documents = {name: _read_json(path / name) for name in _OWN_FILES if name.endswith(".json")
+                 and name != "config.json" and (path / name).is_file()}
     try:
         tensors = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files

@@ -38,14 +38,17 @@ class CategoricalEncoder(ColumnEncoder):
     def spans(self) -> list[Span]:
         return [Span(self.name, "category", 0, self.n_slots)]
 
-    def codes(self, series: pd.Series) -> np.ndarray:
+    def codes(self, series: pd.Series, *, unknown_code: int | None = None) -> np.ndarray:
         """Column -> ``(n,)`` int64 slot index (the null slot is last).
+
+        ``unknown_code``, when given, is the code of values outside the categories (a DP
+        fit's category set holds only the released values) instead of an error.
 
         Raises
         ------
         ValueError
-            If a value is not among the metadata's categories, or a null appears in a
-            column whose metadata says it has none.
+            If a value is not among the metadata's categories (and ``unknown_code`` is
+            None), or a null appears in a column whose metadata says it has none.
         """
         lookup = {_key(c): i for i, c in enumerate(self.categories)}
         missing = series.isna().to_numpy()
@@ -56,7 +59,9 @@ class CategoricalEncoder(ColumnEncoder):
                 raise ValueError(f"Column '{self.name}' has nulls but its metadata says it has none.")
             codes[missing] = len(self.categories)
         unknown = (codes < 0) & ~missing
-        if unknown.any():
+        if unknown.any() and unknown_code is not None:
+            codes[unknown] = unknown_code
+        elif unknown.any():
             examples = sorted({str(v) for v in series[unknown].head(5)})
             raise ValueError(
                 f"Column '{self.name}' holds value(s) {examples} that are not among its categories "

@@ -65,6 +65,9 @@ class CategoricalTokens:
         self.slot_token_: np.ndarray | None = None
         self.token_value_: list = []  # decoded value of each token (None = null)
         self.protected_token_: int | None = None
+        # Token of values outside the metadata's categories (DP fits, whose category set is
+        # the released one); None: such values are an error.
+        self.unknown_token_: int | None = None
 
     @property
     def name(self) -> str:
@@ -116,8 +119,15 @@ class CategoricalTokens:
         return frequent_values[int(np.argmax(counts[frequent]))]
 
     def to_tokens(self, series: pd.Series) -> np.ndarray:
-        """``(n,)`` column -> ``(n,)`` int64 tokens. Raises ValueError on unknown values."""
-        return self.slot_token_[self._slots.codes(series)]
+        """``(n,)`` column -> ``(n,)`` int64 tokens.
+
+        Raises ValueError on values outside the categories, unless the column has an unknown
+        token (a DP fit's), which they then take.
+        """
+        if self.unknown_token_ is None:
+            return self.slot_token_[self._slots.codes(series)]
+        codes = self._slots.codes(series, unknown_code=-1)
+        return np.where(codes < 0, self.unknown_token_, self.slot_token_[np.maximum(codes, 0)])
 
     def from_tokens(self, tokens: np.ndarray, rng: np.random.Generator, bounds=None) -> pd.Series:
         """``(n,)`` int tokens -> column with the real dtype."""
@@ -161,12 +171,13 @@ class CategoricalTokens:
 
     def state(self) -> dict:
         return {"slot_token": self.slot_token_.tolist(), "token_value": self.token_value_,
-                "protected_token": self.protected_token_}
+                "protected_token": self.protected_token_, "unknown_token": self.unknown_token_}
 
     def load_state(self, state: dict) -> None:
         self.slot_token_ = np.asarray(state["slot_token"], dtype=np.int64)
         self.token_value_ = list(state["token_value"])
         self.protected_token_ = state["protected_token"]
+        self.unknown_token_ = state.get("unknown_token")
 
 
 class NumericalTokens:

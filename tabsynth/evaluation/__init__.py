@@ -20,7 +20,7 @@ HEADLINE = [
 def evaluate(real: Any, synthetic: Any, holdout: Any = None, target: str | None = None,
              metadata: Metadata | None = None, *, max_rows: int = 20_000, privacy_rows: int = 5_000,
              anonymeter: bool = True, random_state: int = 0,
-             on_error: Literal["report", "raise"] = "report") -> Report:
+             on_error: Literal["report", "raise"] = "report", model: Any = None) -> Report:
     """Compare a synthetic table with the real one it was generated from.
 
     Parameters
@@ -45,6 +45,10 @@ def evaluate(real: Any, synthetic: Any, holdout: Any = None, target: str | None 
         Run Anonymeter's singling-out, linkability and inference attacks when its
         environment is available (see :mod:`tabsynth.evaluation.anonymeter`).
     random_state : int, default 0
+    model : fitted tabsynth model, path to a model directory, or None
+        The generator of ``synthetic``; when given, the report gains a
+        ``differential_privacy`` section with its privacy ledger (total epsilon and delta
+        and every mechanism), or says that it was trained without DP.
     on_error : {"report", "raise"}, default "report"
         What a section that raises does. ``"report"``: the report is still written, and
         that section is skipped with the error as its reason (see :func:`run_section`);
@@ -61,7 +65,7 @@ def evaluate(real: Any, synthetic: Any, holdout: Any = None, target: str | None 
         unknown target (the message names the table and column), ``max_rows < 2``,
         ``privacy_rows < 1`` or an unknown ``on_error``.
     """
-    from tabsynth.evaluation import fidelity, privacy, utility
+    from tabsynth.evaluation import differential_privacy, fidelity, privacy, utility
 
     _check_arguments(max_rows, privacy_rows, on_error)
     tables = EvaluationTables.prepare(real, synthetic, holdout, target=target, metadata=metadata)
@@ -71,6 +75,9 @@ def evaluate(real: Any, synthetic: Any, holdout: Any = None, target: str | None 
         ("privacy", lambda: privacy.privacy_section(tables, max_rows=privacy_rows, anonymeter=anonymeter,
                                                     random_state=random_state)),
     )}
+    if model is not None:
+        sections["differential_privacy"] = run_section(
+            "differential_privacy", lambda: differential_privacy.differential_privacy_section(model), on_error)
     verdicts = {name: section.details.get("verdict", "not computed") if section.status == "computed"
                 else "not computed" for name, section in sections.items()}
     summary = {

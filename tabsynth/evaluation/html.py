@@ -53,7 +53,7 @@ _TEMPLATE = jinja2.Template(
 {% endfor %}
 </div>
 {% for s in sections %}
-<section id="{{ s.name }}"><h2>{{ s.name|capitalize }}
+<section id="{{ s.name }}"><h2>{{ s.name|replace("_", " ")|capitalize }}
  <span class="verdict {{ s.verdict|replace(' ', '') }}">{{ s.verdict }}</span></h2>
 {% if s.reason %}<p class="skipped">{{ s.reason }}</p>{% endif %}
 {% if s.notes %}<ul class="notes">{% for note in s.notes %}<li>{{ note }}</li>{% endfor %}</ul>{% endif %}
@@ -98,7 +98,7 @@ def render_html(report: "Report") -> str:
     sections = []
     for name, section in report.sections.items():
         figures, error = [], None
-        if section.status == "computed" and report.evaluation_tables is not None:
+        if section.status == "computed" and report.evaluation_tables is not None and name in drawers:
             try:
                 figures = drawers[name](section, report.evaluation_tables)
             except Exception as failure:  # noqa: BLE001 - a plot must not cost the page; the reason is shown

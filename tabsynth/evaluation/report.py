@@ -13,7 +13,8 @@ JSON schema ``tabsynth.report/1`` (stable keys; new keys may be added within a v
         "fidelity": {"status": "computed" | "skipped", "reason": str | null, "seconds": float,
                      "notes": [str], "metrics": [Metric], "details": {...}},
         "utility":  {... the same keys ...},
-        "privacy":  {... the same keys ...}
+        "privacy":  {... the same keys ...},
+        "differential_privacy": {... the same keys ...}   (only when a model was given)
       }
     }
 

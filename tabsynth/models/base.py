@@ -11,7 +11,9 @@ A model family subclasses :class:`BaseSynthesizer` (CTGAN and TVAE through
 * ``_networks()``: ``{name: module}``, whose state_dicts are saved;
 * ``_fit_matrix(data)``: train on ``_encode``'s tensor, calling ``_end_of_epoch`` after each epoch;
 * ``sample(n, conditions, ...)``: the public sampler;
-* ``_state_tensors()`` / ``_load_state_tensors()``: tensors beyond the networks (optional).
+* ``_state_tensors()`` / ``_load_state_tensors()``: tensors beyond the networks (optional);
+* ``_release_encoder(frame, schema, ledger, rng)``: DP mode only (models with a ``dp``
+  parameter): the encoder built from DP-released statistics, each mechanism in ``ledger``.
 
 Class attributes: ``name`` (the one spelling used by the registry, ``config.json`` and the
 command line) and ``model_format`` (version of the saved layout).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 import warnings
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -32,6 +35,13 @@ import torch
 from tabsynth._version import __version__
 from tabsynth.metadata import Metadata, as_dataframe
 from tabsynth.persistence import SavedModel, check_model_destination, write_model_directory
+
+
+def _json_param(value: Any) -> Any:
+    """A hyperparameter as JSON: tuples as lists, a DPConfig as its dict."""
+    if isinstance(value, tuple):
+        return list(value)
+    return value.to_dict() if hasattr(value, "to_dict") else value
 
 
 class NotFittedError(RuntimeError):
@@ -70,7 +80,7 @@ class BaseSynthesizer:
     """Shared estimator logic (scikit-learn contract: keyword-only params, ``fit`` returns self).
 
     Learned attributes (end in ``_``): ``metadata_``, ``encoder_``, ``device_``, ``seed_``,
-    ``loss_history_``.
+    ``loss_history_``, and ``privacy_`` (the ``privacy.json`` ledger of a DP fit, else None).
     """
 
     name: ClassVar[str] = ""
@@ -121,24 +131,26 @@ class BaseSynthesizer:
         if checkpoint_dir is not None:  # absolute from here on: checkpoints land where fit was asked to put them
             checkpoint_dir = check_model_destination(checkpoint_dir)
         frame = as_dataframe(data)
-        if metadata is None:
-            metadata = Metadata.infer(frame)
-        elif not isinstance(metadata, Metadata):
-            metadata = Metadata.load(metadata)
-        frame = metadata.check_frame(frame, what="training table")
-        metadata, notes = metadata.completed_from(frame)
-        for note in notes:
-            warnings.warn(note, UserWarning, stacklevel=2)
-        for name in metadata.key_columns():
+        declared = metadata if metadata is None or isinstance(metadata, Metadata) else Metadata.load(metadata)
+        self.seed_ = self._choose_seed()
+        self.device_ = resolve_device(self.device)
+        if getattr(self, "dp", None) is not None:
+            self._release_private_encoder(frame, declared)
+        else:
+            metadata = Metadata.infer(frame) if declared is None else declared
+            frame = metadata.check_frame(frame, what="training table")
+            metadata, notes = metadata.completed_from(frame)
+            for note in notes:
+                warnings.warn(note, UserWarning, stacklevel=2)
+            self.metadata_ = metadata
+            self.encoder_ = self._new_encoder(metadata).fit(frame)
+            self.privacy_ = None
+        for name in self.metadata_.key_columns():
             warnings.warn(f"Column '{name}' is a key that several rows share; rows sharing a key are modelled "
                           "independently (synthetic rows get fresh keys with the real number of rows per key).",
                           UserWarning, stacklevel=2)
-        self.seed_ = self._choose_seed()
-        self.device_ = resolve_device(self.device)
-        self.metadata_ = metadata
-        self.encoder_ = self._new_encoder(metadata).fit(frame)
         self._on_encoder_ready()
-        data = self._encode(frame)
+        data = self._encode(self.metadata_.check_frame(frame, what="training table"))
         self._train_generator = torch.Generator(self.device_).manual_seed(self.seed_)
         self._checkpoint = (checkpoint_dir, checkpoint_every)
         try:
@@ -149,6 +161,36 @@ class BaseSynthesizer:
             del self._checkpoint
         self._sample_generator = torch.Generator(self.device_).manual_seed(self.seed_ + 1)
         return self
+
+    def _release_private_encoder(self, frame: pd.DataFrame, declared: Metadata | None) -> None:
+        """DP mode: the public schema, then the encoder from DP-released statistics only.
+
+        Sets ``metadata_`` and ``encoder_`` (holding public and released values only) and
+        ``privacy_ledger_`` (with the preprocessing mechanisms; the training loop adds
+        DP-SGD). Prints which facts were taken from the data without noise.
+        """
+        from tabsynth.privacy.accounting import PrivacyLedger
+        from tabsynth.privacy.mechanisms import secret_seed
+        from tabsynth.privacy.schema import public_schema
+
+        self.dp.check_rows(len(frame))
+        schema, notes = public_schema(frame, declared)
+        self.privacy_ledger_ = PrivacyLedger(self.dp)
+        rng = np.random.default_rng(secret_seed())  # never from the saved seed (see privacy.mechanisms)
+        self.metadata_, self.encoder_, more = self._release_encoder(frame, schema, self.privacy_ledger_, rng)
+        self.privacy_ = None  # set once the training mechanism is in the ledger
+        self.privacy_notes_ = notes + more
+        for note in self.privacy_notes_:
+            self._say(note)
+
+    def _release_encoder(self, frame: pd.DataFrame, schema: Metadata, ledger, rng: np.random.Generator):
+        """DP hook: ``(metadata, fitted encoder, notes)`` from mechanisms recorded in ``ledger``."""
+        raise NotImplementedError(f"{type(self).__name__} has no differentially private mode yet.")
+
+    def _say(self, message: str) -> None:
+        """A line for the person running the fit (standard error), when ``verbose``."""
+        if getattr(self, "verbose", True):
+            print(message, file=sys.stderr)
 
     def _end_of_epoch(self, epoch: int) -> None:
         """Called by the training loops after each epoch (1-based): writes due checkpoints."""
@@ -241,13 +283,15 @@ class BaseSynthesizer:
             "tabsynth_version": __version__,
             "model": self.name,
             "model_format": self.model_format,
-            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()},
+            "params": {k: _json_param(v) for k, v in self.get_params().items()},
             "seed": self.seed_,
             "device": str(self.device_),  # where the networks and sampling generator lived
             "epochs_trained": len(getattr(self, "loss_history_", [])),
             "loss_history": getattr(self, "loss_history_", []),
         }
         documents = {"metadata.json": self.metadata_.to_dict(), "encoder.json": self.encoder_.state()}
+        if getattr(self, "privacy_", None) is not None:
+            documents["privacy.json"] = self.privacy_
         tensors = {f"{name}.{k}": v for name, net in self._networks().items() for k, v in net.state_dict().items()}
         tensors.update({f"extra.{k}": v for k, v in self._state_tensors().items()})
         tensors["rng.sample"] = self._sample_generator.get_state()
@@ -276,6 +320,7 @@ class BaseSynthesizer:
         model.metadata_ = Metadata.from_dict(saved.documents["metadata.json"],
                                              source=f"'{path / 'metadata.json'}'")
         model.encoder_ = model._encoder_from_state(saved.documents["encoder.json"])
+        model.privacy_ = saved.documents.get("privacy.json")
         model._on_encoder_ready()
         with model._isolated_torch_rng(model.seed_):  # building draws initial weights: not from the caller's RNG
             model._build_networks()

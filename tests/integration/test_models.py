@@ -167,8 +167,9 @@ def test_load_refuses_broken_or_foreign_files(fitted, tmp_path):
 
     fitted.save(path)
     config = json.loads((path / "config.json").read_text())
-    # Each model class versions its own saved layout (CTGAN 3: the packed critic; TVAE 3: split decoder heads).
-    assert config["model_format"] == {"ctgan": 3, "tvae": 3, "autoregressive": 1}[fitted.name]
+    # Each model class versions its own saved layout (CTGAN 3: the packed critic; TVAE 3: split decoder heads;
+    # autoregressive 2: grouped layers).
+    assert config["model_format"] == {"ctgan": 3, "tvae": 3, "autoregressive": 2}[fitted.name]
     config["model_format"] = 99
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError) as info:

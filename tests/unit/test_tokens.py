@@ -109,5 +109,5 @@ def test_network_respects_the_mask_and_has_per_example_gradients(credit, credit_
         return torch.nn.functional.cross_entropy(out[:, 0, :], row)
 
     per_example = torch.func.vmap(torch.func.grad(row_nll), in_dims=(None, 0))(params, tokens[:4])
-    assert per_example["w_in"].shape == (4, *network.w_in.shape)
-    assert not torch.allclose(per_example["w_in"][0], per_example["w_in"][1])
+    assert per_example["input.weight"].shape == (4, *network.input.weight.shape)
+    assert not torch.allclose(per_example["input.weight"][0], per_example["input.weight"][1])

@@ -31,6 +31,18 @@ from tabsynth.models.autoregressive.network import (ARNetworkConfig, ColumnAR, t
                                                     training_positions, visibility)
 from tabsynth.models.base import BaseSynthesizer, numpy_rng
 from tabsynth.models.training import adam, steps_per_epoch
+from tabsynth.privacy.accounting import Mechanism, PrivacyLedger, calibrate_noise_multiplier
+from tabsynth.privacy.config import DPConfig
+from tabsynth.privacy.dpsgd import DPSGD
+from tabsynth.privacy.mechanisms import secret_seed
+from tabsynth.privacy.token_release import release_token_table
+
+
+# Training settings when not given: maximum likelihood with early stopping ...
+DEFAULTS = {"epochs": 100, "batch_size": 512, "learning_rate": 1e-3}
+# ... and DP-SGD, which wants large Poisson batches and few steps (measured on Adult at
+# epsilon 1: benchmarks/dp_vs_peers.py).
+DP_DEFAULTS = {"epochs": 20, "batch_size": 2048, "learning_rate": 3e-3}
 
 
 class Autoregressive(BaseSynthesizer):
@@ -38,13 +50,17 @@ class Autoregressive(BaseSynthesizer):
 
     Parameters
     ----------
-    epochs : int, default 100
-        Most passes over the training rows; training stops earlier when the validation
-        negative log-likelihood has not improved for ``patience`` epochs, and the best
-        epoch's weights are kept.
-    batch_size : int, default 512
-    learning_rate : float, default 1e-3
-        Adam step size (halved after each epoch without validation improvement).
+    epochs : int or None, default None
+        Most passes over the training rows (None: 100); training stops earlier when the
+        validation negative log-likelihood has not improved for ``patience`` epochs, and
+        the best epoch's weights are kept. In DP mode exactly this many expected passes
+        (None: :data:`DP_DEFAULTS`).
+    batch_size : int or None, default None
+        Rows per step (None: 512; in DP mode the expected Poisson batch, None:
+        :data:`DP_DEFAULTS`: DP-SGD wants large batches and few steps).
+    learning_rate : float or None, default None
+        Adam step size (None: 1e-3, halved after each epoch without validation improvement;
+        in DP mode :data:`DP_DEFAULTS`, fixed).
     embedding_dim : int, default 32
         Size of each token's embedding.
     hidden_dim : int, default 64
@@ -64,6 +80,16 @@ class Autoregressive(BaseSynthesizer):
     device : str, default "auto"
     random_state : int or None
     verbose : bool, default True
+    dp : tabsynth.DPConfig or None, default None
+        Differentially private fit: the encoder is built from DP-released statistics only
+        (:mod:`tabsynth.privacy.token_release`), every training row goes through DP-SGD
+        with Poisson sampling (:mod:`tabsynth.privacy.dpsgd`) for exactly ``epochs``
+        expected passes at ``learning_rate`` (no validation split, early stopping or step
+        halving: those would read raw rows), and ``privacy_`` holds the ledger whose total
+        is the target. ``rare_threshold`` does not apply (partition selection's threshold
+        protects rare values instead). The noise and the Poisson draws come from the
+        operating system's entropy, not ``random_state`` (the saved seed would reveal them),
+        so a DP fit is not reproducible bit for bit; its samples after the fit are.
 
     Attributes
     ----------
@@ -71,19 +97,29 @@ class Autoregressive(BaseSynthesizer):
         Per epoch: ``epoch``, ``train_nll`` and ``validation_nll`` (nats per row, summed
         over columns), ``seconds``.
     best_epoch_ : int
-        The epoch whose weights the model keeps.
+        The epoch whose weights the model keeps (the last one in DP mode).
+    privacy_ : dict or None
+        DP mode: the ledger saved as ``privacy.json`` (``epsilon``, ``delta``,
+        ``accountant``, ``mechanisms``). None otherwise.
+    noise_multiplier_ : float
+        DP mode: DP-SGD's calibrated noise multiplier.
     """
 
     name = "autoregressive"
+    model_format = 2  # 2: grouped layers (input., absent., hidden., output.)
 
-    def __init__(self, *, epochs: int = 100, batch_size: int = 512, learning_rate: float = 1e-3,
+    def __init__(self, *, epochs: int | None = None, batch_size: int | None = None,
+                 learning_rate: float | None = None,
                  embedding_dim: int = 32, hidden_dim: int = 64, dropout: float = 0.1,
                  validation_share: float = 0.1, patience: int = 5, n_bins: int = 32, rare_threshold: int = 5,
                  clip_quantile: float = 0.001, device: str = "auto", random_state: int | None = None,
-                 verbose: bool = True):
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
+                 verbose: bool = True, dp: DPConfig | None = None):
+        self.dp = DPConfig.from_value(dp)
+        # None takes the mode's default, so a DP fit gets DP-SGD's settings unless told otherwise.
+        defaults = DP_DEFAULTS if self.dp is not None else DEFAULTS
+        self.epochs = defaults["epochs"] if epochs is None else epochs
+        self.batch_size = defaults["batch_size"] if batch_size is None else batch_size
+        self.learning_rate = defaults["learning_rate"] if learning_rate is None else learning_rate
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
         self.dropout = dropout
@@ -118,8 +154,16 @@ class Autoregressive(BaseSynthesizer):
     def _on_encoder_ready(self) -> None:
         self.null_tokens_ = self.encoder_.null_tokens()
         history = getattr(self, "loss_history_", None)
-        if history:  # a loaded model: the kept epoch is the best validation one
+        if history and "validation_nll" in history[0]:  # a loaded model: the kept epoch is the best validation one
             self.best_epoch_ = min(history, key=lambda h: h["validation_nll"])["epoch"]
+        elif history:  # DP mode keeps the last epoch
+            self.best_epoch_ = history[-1]["epoch"]
+
+    def _release_encoder(self, frame: pd.DataFrame, schema: Metadata, ledger: PrivacyLedger,
+                         rng: np.random.Generator) -> tuple[Metadata, TokenTable, list[str]]:
+        release = release_token_table(frame, schema, ledger, rng, n_bins=self.n_bins, clip_quantile=self.clip_quantile)
+        self._released_counts = release.token_counts
+        return release.metadata, release.encoder, release.notes
 
     def _encode(self, frame: pd.DataFrame) -> torch.Tensor:
         return torch.as_tensor(self.encoder_.transform(frame), device=self.device_)  # (n, J) int64
@@ -138,9 +182,15 @@ class Autoregressive(BaseSynthesizer):
         """Maximum likelihood with a held-out validation split and early stopping."""
         if tokens.shape[1] == 0:  # nothing to learn: only id / key / constant columns
             self.loss_history_, self.best_epoch_ = [], 0
+            if self.dp is not None:
+                self.privacy_ = self.privacy_ledger_.to_dict()
+            return
+        if self.dp is not None:
+            self._fit_private(tokens)
             return
         train, validation = self._split(tokens)
-        self.network_.start_from_marginals(train)
+        self.network_.start_from_marginals([torch.bincount(train[:, j], minlength=size).float()
+                                            for j, size in enumerate(self.encoder_.vocabulary_sizes_)])
         optimizer = adam(self.network_.parameters(), self.learning_rate, 0.0, betas=(0.9, 0.999))
         # Early stopping watches both uses of the model: unconditional sampling (table order)
         # and conditional sampling / imputation (given columns first), on fixed orders.
@@ -173,6 +223,43 @@ class Autoregressive(BaseSynthesizer):
         progress.close()
         self.network_.load_state_dict(best_state)
 
+    def _fit_private(self, tokens: torch.Tensor) -> None:
+        """DP-SGD for a fixed number of steps, the noise calibrated so the ledger meets its target."""
+        n, n_columns = tokens.shape
+        ledger, dp = self.privacy_ledger_, self.dp
+        expected_batch = min(dp.expected_batch_size or self.batch_size, n)
+        sample_rate = expected_batch / n
+        steps = self.epochs * int(1 / sample_rate)
+        self.noise_multiplier_ = calibrate_noise_multiplier(ledger, sample_rate=sample_rate, steps=steps)
+        ledger.add(Mechanism("DP-SGD", list(self.encoder_.columns_), noise_std=self.noise_multiplier_ * dp.max_grad_norm,
+                             sensitivity=dp.max_grad_norm, steps=steps, sample_rate=sample_rate))
+        self.privacy_ = ledger.to_dict()
+        self._say("DP: privacy ledger\n" + ledger.summary())
+        # Output biases from the released (noisy) token counts: post-processing, free.
+        self.network_.start_from_marginals([torch.as_tensor(c, dtype=torch.float32) for c in self._released_counts])
+        optimizer = adam(self.network_.parameters(), self.learning_rate, 0.0, betas=(0.9, 0.999))
+        # Ghost clipping: the network's layers see the batch second (see ColumnAR).
+        engine = DPSGD(self.network_, optimizer, n_rows=n, expected_batch_size=expected_batch,
+                       noise_multiplier=self.noise_multiplier_, max_grad_norm=dp.max_grad_norm,
+                       # Poisson draws and noise from secret seeds: the saved seed must not reveal them.
+                       sampling_generator=torch.Generator().manual_seed(secret_seed()),
+                       noise_generator=torch.Generator(self.device_).manual_seed(secret_seed()),
+                       mode="ghost", batch_first=False)
+
+        self.network_.train()
+        self.loss_history_ = []  # epochs and seconds only: losses of raw rows are not released
+        progress = tqdm(range(1, self.epochs + 1), desc="Autoregressive (DP)", unit="epoch", disable=not self.verbose)
+        for epoch in progress:
+            start = time.perf_counter()
+            for indices in engine.batches():
+                batch = tokens[indices.to(self.device_)]
+                positions = training_positions(len(batch), n_columns, self._train_generator, self.device_)
+                engine.ghost_step(lambda: self._row_nll(batch, visibility(positions)), len(batch))
+            self.loss_history_.append({"epoch": epoch, "seconds": time.perf_counter() - start})
+            self._end_of_epoch(epoch)
+        progress.close()
+        self.best_epoch_ = self.epochs
+
     def _split(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Seeded random split into training and validation rows."""
         n = tokens.shape[0]
@@ -196,6 +283,13 @@ class Autoregressive(BaseSynthesizer):
             total += loss.detach()
         return float(total / steps)
 
+    def _row_nll(self, batch: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` NLL of each row, summed over its columns, in nats."""
+        logits = self.network_(batch, visible)  # (J, B, V)
+        n_columns, rows, width = logits.shape
+        nll = nn.functional.cross_entropy(logits.reshape(-1, width), batch.T.reshape(-1), reduction="none")
+        return nll.reshape(n_columns, rows).sum(0)
+
     def _batch_nll(self, batch: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """Mean over rows of the summed per-column cross-entropy, in nats."""
         logits = self.network_(batch, visible)  # (J, B, V)
@@ -218,6 +312,40 @@ class Autoregressive(BaseSynthesizer):
         """(table-order NLL, any-order NLL) of the validation rows; ``any_order`` is fixed per fit."""
         return (self._nll(validation, table_positions(validation.shape[1], self.device_)),
                 self._nll(validation, any_order))
+
+    @torch.no_grad()
+    def negative_log_likelihood(self, data: Any, *, batch_size: int = 4096) -> np.ndarray:
+        """Each row's negative log-likelihood under the model, in nats (table order).
+
+        Summed over the learned columns' tokens (a numerical value counts as its bin or
+        point mass; id, key and constant columns are not scored). Used by the privacy
+        audit's white-box attack.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or pyarrow.Table
+            Rows with the training table's columns.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+
+        Raises
+        ------
+        NotFittedError
+        ValueError
+            If columns are missing or values do not fit the metadata.
+        """
+        self._check_fitted()
+        frame = self.metadata_.check_frame(as_dataframe(data), what="table to score")
+        tokens = self._encode(frame)
+        if tokens.shape[1] == 0:
+            return np.zeros(len(frame))
+        visible = visibility(table_positions(tokens.shape[1], self.device_))
+        with self._eval_mode():
+            parts = [self._row_nll(tokens[i : i + batch_size], visible).double().cpu().numpy()
+                     for i in range(0, len(tokens), batch_size)]
+        return np.concatenate(parts)
 
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, conditions: dict[str, Any] | None = None, *, batch_size: int = 10_000,

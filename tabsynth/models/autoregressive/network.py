@@ -33,12 +33,42 @@ class ARNetworkConfig:
     dropout: float
 
 
+class GroupedLinear(nn.Module):
+    """``G`` independent linear maps, one per group: ``(G, B, in)`` -> ``(G, B, out)``.
+
+    ``y[g] = x[g] @ weight[g] + bias[g]``, one batched matmul for all groups. The batch is
+    the *second* dimension (so DP-SGD's hooks run with ``batch_first=False``); each
+    group's weight sees each row once, which makes its per-example gradient an outer
+    product (see :mod:`tabsynth.privacy.norm_samplers`).
+
+    Parameters
+    ----------
+    groups, in_features, out_features : int
+    bias : bool, default True
+    """
+
+    def __init__(self, groups: int, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(_uniform((groups, in_features, out_features), in_features))
+        self.bias = nn.Parameter(torch.zeros(groups, 1, out_features)) if bias else None
+
+    def forward(self, x: torch.Tensor, *, groups: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (G', B, in) float -> (G', B, out); ``groups`` (G',) int64 picks the groups (all when None)."""
+        weight, bias = self.weight, self.bias
+        if groups is not None:
+            weight = weight.index_select(0, groups)
+            bias = bias.index_select(0, groups) if bias is not None else None
+        return torch.bmm(x, weight) if bias is None else torch.baddbmm(bias, x, weight)
+
+
 class ColumnAR(nn.Module):
     """Masked per-column MLPs: ``(B, J)`` tokens + ``(T, J)`` visibility -> ``(T, B, V)`` logits.
 
     Layers per target column ``t``: ``h = relu(sum_s visible[t, s] e_s W_in[t, s] + absent_t + b)``,
     one residual ``h + relu(h W_hid + b)``, then logits ``h W_out + b``. ``absent_t`` is a learned
-    vector per hidden column that is not visible, so the network knows what it was not shown.
+    map of which columns are hidden, so the network knows what it was not shown. Every layer is
+    an ``nn.Embedding`` or a :class:`GroupedLinear` with the batch second, so Opacus' per-layer
+    hooks can compute per-example gradient norms for DP-SGD.
     """
 
     def __init__(self, config: ARNetworkConfig):
@@ -49,31 +79,30 @@ class ColumnAR(nn.Module):
         width = int(sizes.max()) if n_cols else 1
         self.config = config
         self.embedding = nn.Embedding(int(sizes.sum()), d)
-        self.register_buffer("offsets", torch.cumsum(sizes, 0) - sizes, persistent=False)
-        self.w_in = nn.Parameter(_uniform((n_cols, n_cols * d, hidden), n_cols * d))
-        self.b_in = nn.Parameter(torch.zeros(n_cols, 1, hidden))
-        self.absent = nn.Parameter(torch.zeros(n_cols, n_cols, hidden))
-        self.w_hid = nn.Parameter(_uniform((n_cols, hidden, hidden), hidden))
-        self.b_hid = nn.Parameter(torch.zeros(n_cols, 1, hidden))
-        self.w_out = nn.Parameter(_uniform((n_cols, hidden, width), hidden))
-        self.b_out = nn.Parameter(torch.zeros(n_cols, 1, width))
+        self.register_buffer("offsets", (torch.cumsum(sizes, 0) - sizes)[:, None], persistent=False)  # (J, 1)
+        self.input = GroupedLinear(n_cols, n_cols * d, hidden)
+        self.absent = GroupedLinear(n_cols, n_cols, hidden, bias=False)
+        nn.init.zeros_(self.absent.weight)
+        self.hidden = GroupedLinear(n_cols, hidden, hidden)
+        self.output = GroupedLinear(n_cols, hidden, width)
         # Dropout's mask draws cost a third of a CPU step; skip the module when it is off.
         self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         padding = torch.arange(width)[None, :] >= sizes[:, None]  # (J, V)
         self.register_buffer("padding", padding, persistent=False)
 
     @torch.no_grad()
-    def start_from_marginals(self, tokens: torch.Tensor) -> None:
-        """Set each column's output bias to the log of its token frequencies in ``tokens`` (B, J).
+    def start_from_marginals(self, token_counts: list[torch.Tensor]) -> None:
+        """Set each column's output bias to the log of its token frequencies.
 
-        Training then starts from the independent-columns model instead of a uniform one. A
-        marginal's logits span several units, which small tables (few optimiser steps before
-        early stopping) would otherwise not reach: the first column drifted by 3% in
-        total variation on online_shoppers.
+        ``token_counts[j]`` is a ``(V_j,)`` float tensor of counts (exact ones, or a DP fit's
+        noisy released ones). Training then starts from the independent-columns model
+        instead of a uniform one. A marginal's logits span several units, which small
+        tables (few optimiser steps before early stopping) would otherwise not reach: the
+        first column drifted by 3% in total variation on online_shoppers.
         """
         for j, size in enumerate(self.config.vocabulary_sizes):
-            counts = torch.bincount(tokens[:, j], minlength=size).to(self.b_out.dtype)
-            self.b_out[j, 0, :size] = torch.log((counts + 0.5) / (counts.sum() + 0.5 * size))
+            counts = token_counts[j].to(self.output.bias)[:size].clamp(min=0)
+            self.output.bias[j, 0, :size] = torch.log((counts + 0.5) / (counts.sum() + 0.5 * size))
 
     @property
     def n_columns(self) -> int:
@@ -95,23 +124,18 @@ class ColumnAR(nn.Module):
         -------
         (T, B, V) float32 logits; padded vocabulary slots are -inf.
         """
-        w_in, b_in, absent, w_hid, b_hid, w_out, b_out, padding = (
-            self.w_in, self.b_in, self.absent, self.w_hid, self.b_hid, self.w_out, self.b_out, self.padding)
-        if targets is not None:
-            w_in, b_in, absent, w_hid, b_hid, w_out, b_out, padding = (
-                p.index_select(0, targets) for p in (w_in, b_in, absent, w_hid, b_hid, w_out, b_out, padding))
+        padding = self.padding if targets is None else self.padding.index_select(0, targets)
         batch, n_cols = tokens.shape
         # Dropout on the small embedding tensor regularises about as well as on the hidden
         # layers at a fraction of the cost (CPU random draws take ~3 ns each).
-        embedded = self.dropout(self.embedding(tokens + self.offsets))  # (B, J, d)
-        mask = visible.to(w_in.dtype)
+        embedded = self.dropout(self.embedding(tokens.T + self.offsets))  # (J, B, d): batch second
+        mask = visible.to(embedded.dtype)
         if mask.dim() == 2:
             mask = mask.unsqueeze(1).expand(-1, batch, -1)  # (T, B, J)
-        inputs = (embedded.unsqueeze(0) * mask.unsqueeze(-1)).reshape(len(mask), batch, -1)  # (T, B, J*d)
-        bias = b_in + torch.bmm(1.0 - mask, absent)  # (T, B, H): what each target was not shown
-        h = torch.relu(torch.baddbmm(bias, inputs, w_in))  # (T, B, H)
-        h = h + torch.relu(torch.baddbmm(b_hid, h, w_hid))
-        logits = torch.baddbmm(b_out, h, w_out)  # (T, B, V)
+        inputs = (embedded.permute(1, 0, 2).unsqueeze(0) * mask.unsqueeze(-1)).reshape(len(mask), batch, -1)
+        h = torch.relu(self.input(inputs, groups=targets) + self.absent(1.0 - mask, groups=targets))  # (T, B, H)
+        h = h + torch.relu(self.hidden(h, groups=targets))
+        logits = self.output(h, groups=targets)  # (T, B, V)
         return logits.masked_fill(padding.unsqueeze(1), float("-inf"))
 
 
