@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator
 import torch
 from opacus.grad_sample import GradSampleModuleFastGradientClipping
 from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
-from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
@@ -65,6 +64,10 @@ class DPSGD:
     batch_first : bool, default True
         ``"ghost"`` mode: whether the module's layers see the batch as their first
         dimension (else second).
+    norm_pass_inputs : list of Parameter or None
+        ``"ghost"`` mode: the parameters at the bottom of the graph (every layer lies on a
+        path from the loss to one of them), towards which the norm pass differentiates;
+        None: every parameter (a full backward). Checked at every step.
 
     Raises
     ------
@@ -75,7 +78,7 @@ class DPSGD:
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, *, n_rows: int, expected_batch_size: int,
                  noise_multiplier: float, max_grad_norm: float, sampling_generator: torch.Generator,
                  noise_generator: torch.Generator, physical_batch_size: int = 256, mode: str = "ghost",
-                 batch_first: bool = True):
+                 batch_first: bool = True, norm_pass_inputs: list[nn.Parameter] | None = None):
         check_no_batch_norm(module)
         from tabsynth.privacy.audit import _BROKEN  # set only by audit.broken_dp_sgd, to test the audit
 
@@ -106,6 +109,7 @@ class DPSGD:
                 use_ghost_clipping=True)
         self._names = [name for name, p in module.named_parameters() if p.requires_grad]
         self._params = [p for p in module.parameters() if p.requires_grad]
+        self._norm_inputs = list(norm_pass_inputs) if norm_pass_inputs is not None else self._params
 
     @property
     def steps_per_epoch(self) -> int:
@@ -145,7 +149,22 @@ class DPSGD:
         with warnings.catch_warnings():
             # Expected: the network's inputs are integer tokens, which need no gradient.
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
-            DPTensorFastGradientClipping(self.hooks, self.optimizer, losses, "mean").backward()
+            # Pass 1, for the hooks' per-example norms only. A gradient towards the bottom
+            # parameters (``norm_pass_inputs``) runs every layer's backward hook without the
+            # weight-gradient products a full backward adds (Opacus' own
+            # DPTensorFastGradientClipping runs a full .backward() here). Every parameter must
+            # then hold a fresh norm, else a layer was skipped: refuse rather than clip wrongly.
+            for p in self._params:
+                p._norm_sample = None
+            torch.autograd.grad(losses.mean(), self._norm_inputs, retain_graph=True)
+            missing = [name for name, p in zip(self._names, self._params) if getattr(p, "_norm_sample", None) is None]
+            if missing:
+                raise RuntimeError(f"DP-SGD: no per-example norm for {missing}; add their layers' parameters to "
+                                   "norm_pass_inputs.")
+            coefficients = self.hooks.get_clipping_coef()
+            self.hooks.disable_hooks()
+            # Pass 2: the clipped sum, sum_i c_i grad_i, as one ordinary backward.
+            (coefficients.to(losses.device) * losses).sum().backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return float(losses.detach().mean())

@@ -244,7 +244,10 @@ class Autoregressive(BaseSynthesizer):
                        # Poisson draws and noise from secret seeds: the saved seed must not reveal them.
                        sampling_generator=torch.Generator().manual_seed(secret_seed()),
                        noise_generator=torch.Generator(self.device_).manual_seed(secret_seed()),
-                       mode="ghost", batch_first=False)
+                       mode="ghost", batch_first=False,
+                       # Every layer lies between the loss and the embedding, except the map of
+                       # hidden columns, whose input is the mask.
+                       norm_pass_inputs=[self.network_.embedding.weight, self.network_.absent.weight])
 
         self.network_.train()
         self.loss_history_ = []  # epochs and seconds only: losses of raw rows are not released
