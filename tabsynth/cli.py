@@ -275,12 +275,21 @@ def _headline_table(result) -> Table:
 def metadata(
     data: Path = typer.Argument(..., help="Table to describe."),
     output: Path = typer.Option(..., "-o", "--output", help="Metadata JSON file to write."),
+    schema_only: bool = typer.Option(False, "--schema-only",
+                                     help="Only what a DP fit may take as public: names, kinds, dtypes, "
+                                          "nullability, formats (no categories, bounds or decimals)."),
 ) -> None:
     """Infer the metadata of DATA and write it as JSON to edit and pass to `fit --metadata`."""
     _refuse_overwriting([data], output)
-    meta = Metadata.infer(read_table(data))
+    table = read_table(data)
+    if schema_only:
+        from tabsynth.privacy.schema import public_schema
+
+        meta, _ = public_schema(table, None)
+    else:
+        meta = Metadata.infer(table)
     meta.save(output)
-    console.print(f"Wrote metadata of {len(meta)} columns to {output}")
+    console.print(f"Wrote {'the schema' if schema_only else 'metadata'} of {len(meta)} columns to {output}")
 
 
 @app.command()

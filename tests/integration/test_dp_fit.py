@@ -184,3 +184,18 @@ def test_dp_noise_does_not_come_from_the_saved_seed(shoppers):
     assert fits[0].encoder_.state() != fits[1].encoder_.state()  # released bins and counts differ
     weights = [f.network_.output.bias.detach().numpy() for f in fits]
     assert weights[0].shape != weights[1].shape or not np.allclose(weights[0], weights[1])
+
+
+def test_schema_only_metadata_holds_no_value_and_drives_a_dp_fit(shoppers, tmp_path):
+    source = tmp_path / "part.csv"
+    shoppers.head(3000).to_csv(source, index=False)
+    meta = tmp_path / "public.json"
+    done = subprocess.run([sys.executable, "-m", "tabsynth.cli", "metadata", str(source), "-o", str(meta),
+                           "--schema-only"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for column in json.loads(meta.read_text())["columns"]:
+        assert column["minimum"] is None and column["maximum"] is None and column["value"] is None
+        assert column["categories"] in (None, [False, True])
+    model = ts.Autoregressive(epochs=1, verbose=False, dp=ts.DPConfig(epsilon=3.0)).fit(shoppers.head(3000),
+                                                                                         metadata=meta)
+    assert model.privacy_["epsilon"] <= 3.0
