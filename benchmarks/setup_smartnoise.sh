@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 python3 -m venv --clear .venv-smartnoise
 PIP=(.venv-smartnoise/bin/pip install -q --disable-pip-version-check)
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" "torch==2.13.0" "smartnoise-synth==1.0.8" "pyarrow>=14"
+"${PIP[@]}" "torch==2.13.0" "smartnoise-synth==1.0.8" "pyarrow>=14" "packaging"  # its DP-CTGAN imports packaging undeclared
 if .venv-smartnoise/bin/pip list 2>/dev/null | grep -iE "^(nvidia-|triton )"; then
     echo "CUDA wheels were pulled into .venv-smartnoise" >&2
     exit 1
