@@ -295,10 +295,8 @@ def run_audit(real: pd.DataFrame, *, model: str = "autoregressive", epsilon: flo
                + audit_scores(black, included, delta=delta, alpha=alpha, attack="black-box nearest synthetic row",
                               guess_counts=counts))
     best = max(results, key=lambda r: r.epsilon_lower_bound)
-    from tabsynth.privacy import audit as this
-
     return AuditReport(model=model, claimed_epsilon=float(fitted.privacy_["epsilon"]), claimed_delta=delta,
                        canaries=canaries, included=int(included.sum()), confidence=confidence,
                        epsilon_lower_bound=best.epsilon_lower_bound, best_attack=best.attack,
-                       attacks=[asdict(r) for r in results], broken=dict(this._BROKEN), training_rows=len(training),
+                       attacks=[asdict(r) for r in results], broken=dict(_BROKEN), training_rows=len(training),
                        seconds=time.perf_counter() - start)
