@@ -18,6 +18,13 @@ class CategoricalEncoder(ColumnEncoder):
     Continuous view: one ``category`` span of width ``len(categories) (+1)``.
     Categories keep their Python type (str, int, bool), so decoding gives back
     exactly the values seen.
+
+    Attributes
+    ----------
+    unknown_slot_ : int or None
+        Slot that values outside the categories are encoded to (a DP fit's category set
+        holds only the released values: :mod:`tabsynth.privacy.continuous_release`); None
+        (the default): such values are an error.
     """
 
     kind = "categorical"
@@ -27,6 +34,7 @@ class CategoricalEncoder(ColumnEncoder):
         if not meta.categories:
             raise ValueError(f"Column '{meta.name}' is categorical but its metadata lists no categories.")
         self.categories = list(meta.categories)
+        self.unknown_slot_: int | None = None
 
     def fit(self, series: pd.Series, rng: np.random.Generator) -> "CategoricalEncoder":
         return self  # the categories come from the metadata
@@ -89,7 +97,7 @@ class CategoricalEncoder(ColumnEncoder):
         )
 
     def to_continuous(self, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
-        codes = self.codes(series)
+        codes = self.codes(series, unknown_code=self.unknown_slot_)
         block = np.zeros((len(codes), self.n_slots), dtype=np.float32)
         block[np.arange(len(codes)), codes] = 1.0
         return block
@@ -101,10 +109,10 @@ class CategoricalEncoder(ColumnEncoder):
         return restore_dtype(values, self.meta)
 
     def state(self) -> dict:
-        return {}
+        return {} if self.unknown_slot_ is None else {"unknown_slot": self.unknown_slot_}
 
     def load_state(self, state: dict) -> None:
-        pass
+        self.unknown_slot_ = state.get("unknown_slot")
 
 
 def _key(value: Any) -> Any:

@@ -187,6 +187,35 @@ class BaseSynthesizer:
         """DP hook: ``(metadata, fitted encoder, notes)`` from mechanisms recorded in ``ledger``."""
         raise NotImplementedError(f"{type(self).__name__} has no differentially private mode yet.")
 
+    def _private_trainer(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer, n_rows: int,
+                         columns: list[str], **engine_options):
+        """DP mode: fix the DP-SGD steps, calibrate the noise so the ledger meets its target,
+        record the mechanism, and return the engine that trains ``module`` (``DPSGD``).
+
+        ``epochs`` expected passes of Poisson batches of ``dp.expected_batch_size`` (else
+        ``batch_size``) rows: ``epochs * int(n / batch)`` steps, never more. Sets
+        ``noise_multiplier_`` and ``privacy_``, and prints the ledger. The Poisson draws and the
+        noise come from secret seeds (the saved seed must not reveal them).
+        ``engine_options`` go to :class:`~tabsynth.privacy.dpsgd.DPSGD` (``mode``, ...).
+        """
+        from tabsynth.privacy.accounting import Mechanism, calibrate_noise_multiplier
+        from tabsynth.privacy.dpsgd import DPSGD
+        from tabsynth.privacy.mechanisms import secret_seed
+
+        ledger, dp = self.privacy_ledger_, self.dp
+        expected_batch = min(dp.expected_batch_size or self.batch_size, n_rows)
+        sample_rate = expected_batch / n_rows
+        steps = self.epochs * int(1 / sample_rate)
+        self.noise_multiplier_ = calibrate_noise_multiplier(ledger, sample_rate=sample_rate, steps=steps)
+        ledger.add(Mechanism("DP-SGD", list(columns), noise_std=self.noise_multiplier_ * dp.max_grad_norm,
+                             sensitivity=dp.max_grad_norm, steps=steps, sample_rate=sample_rate))
+        self.privacy_ = ledger.to_dict()
+        self._say("DP: privacy ledger\n" + ledger.summary())
+        return DPSGD(module, optimizer, n_rows=n_rows, expected_batch_size=expected_batch,
+                     noise_multiplier=self.noise_multiplier_, max_grad_norm=dp.max_grad_norm,
+                     sampling_generator=torch.Generator().manual_seed(secret_seed()),
+                     noise_generator=torch.Generator(self.device_).manual_seed(secret_seed()), **engine_options)
+
     def _say(self, message: str) -> None:
         """A line for the person running the fit (standard error), when ``verbose``."""
         if getattr(self, "verbose", True):

@@ -14,6 +14,7 @@ indexing operation per batch.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from tabsynth.encoding.spans import Span
@@ -55,16 +56,50 @@ class ConditionalSampler:
             self.span_index = position[self.span_index]  # (C, K) into data columns
         offsets = torch.tensor([0] + [s.width for s in self.spans], device=device).cumsum(0)
         self.cond_offset = offsets[:-1]  # (C,) start of each column in the conditional vector
-        self.frequencies: torch.Tensor | None = None  # (C, K) empirical category shares
+        self.frequencies: torch.Tensor | None = None  # (C, K) category shares
+        self.counts: torch.Tensor | None = None  # (C, K) rows per category (training-by-sampling's weights)
         if data is not None and self.n_columns:
             self._index_rows(data)
 
+    @classmethod
+    def from_counts(cls, spans: list[Span], counts: dict[str, np.ndarray], device: torch.device,
+                    position: torch.Tensor | None = None) -> "ConditionalSampler":
+        """A sampler whose category weights are given, not counted (DP mode: noisy released counts).
+
+        It draws conditional vectors (training-by-sampling by log-count, and by share for
+        sampling) but holds no real rows: :meth:`sample_rows` is unavailable.
+
+        Parameters
+        ----------
+        spans : list of Span
+        counts : dict
+            Column name -> ``(slots,)`` non-negative counts of its category span.
+        device, position
+            As the constructor's.
+        """
+        sampler = cls(spans, None, device, position)
+        k = sampler.span_index.shape[1]
+        table = torch.zeros((sampler.n_columns, k), dtype=torch.float32, device=device)
+        for row, span in enumerate(sampler.spans):
+            values = torch.as_tensor(counts[span.column], dtype=torch.float32, device=device).clamp(min=0)
+            if float(values.sum()) <= 0:  # nothing crossed the noise: every slot alike
+                values = torch.ones_like(values)
+            table[row, : span.width] = values
+        sampler.counts = table
+        sampler.frequencies = table / table.sum(dim=1, keepdim=True)
+        return sampler
+
+    def codes(self, data: torch.Tensor) -> torch.Tensor:
+        """Each row's slot in every category span: ``(n, width)`` rows -> ``(n, C)`` int64."""
+        return masked_blocks(data, self.span_index, self.span_mask).argmax(dim=-1)
+
     def _index_rows(self, data: torch.Tensor) -> None:
-        codes = masked_blocks(data, self.span_index, self.span_mask).argmax(dim=-1)  # (n, C)
+        codes = self.codes(data)  # (n, C)
         n, k = data.shape[0], self.span_index.shape[1]
         counts = torch.zeros((self.n_columns, k), device=self.device)
         counts.scatter_add_(1, codes.T, torch.ones_like(codes.T, dtype=counts.dtype))
         self.frequencies = counts / n
+        self.counts = counts
         self.row_order = torch.argsort(codes.T, dim=1, stable=True)  # (C, n) rows sorted by category
         self.run_start = torch.cumsum(counts, dim=1) - counts  # (C, K) first position of each category
         self.run_count = counts  # (C, K)
@@ -93,7 +128,7 @@ class ConditionalSampler:
         category : LongTensor (B,) chosen slot within that column
         index : LongTensor (B,)    the hot slot of each row's conditional vector (see :meth:`one_hot`)
         """
-        log_freq = torch.log1p(self.frequencies * self.row_order.shape[1]) * (self.run_count > 0)
+        log_freq = torch.log1p(self.counts) * (self.counts > 0)
         return self._draw(batch, log_freq, generator)
 
     def sample_original(self, batch: int, generator: torch.Generator) -> torch.Tensor:

@@ -31,6 +31,15 @@ class ContinuousSynthesizer(BaseSynthesizer):
     def _new_encoder(self, metadata: Metadata) -> TableEncoder:
         return TableEncoder(metadata, random_state=self.seed_)
 
+    def _release_encoder(self, frame: pd.DataFrame, schema: Metadata, ledger, rng: np.random.Generator):
+        """DP mode: the continuous view from DP-released modes and category sets
+        (:mod:`tabsynth.privacy.continuous_release`); keeps the noisy category counts."""
+        from tabsynth.privacy.continuous_release import release_table_encoder
+
+        release = release_table_encoder(frame, schema, ledger, rng)
+        self._released_category_counts = release.category_counts
+        return release.metadata, release.encoder, release.notes
+
     def _encoder_from_state(self, state: dict) -> TableEncoder:
         return TableEncoder.from_state(self.metadata_, state)
 

@@ -119,7 +119,8 @@ class SpanLayout:
         probabilities = exps / (totals @ self.membership.to(soft.dtype).T)
         return torch.cat([torch.tanh(logits[:, : self.n_values]), probabilities], dim=1)
 
-    def categorical_nll(self, soft_logits: torch.Tensor, soft_target: torch.Tensor) -> torch.Tensor:
+    def categorical_nll(self, soft_logits: torch.Tensor, soft_target: torch.Tensor, *,
+                        exact_shift: bool = False) -> torch.Tensor:
         """Summed cross-entropy of every one-hot block: ``sum(logsumexp(span) - logit of the hot slot)``.
 
         Parameters
@@ -128,12 +129,15 @@ class SpanLayout:
             Logits of the softmax slots (internal positions ``[n_values, width)``), contiguous.
         soft_target : Tensor (B, width - n_values)
             The encoded rows' softmax slots: one-hot in every span.
+        exact_shift : bool, default False
+            Always shift by each span's max (see ``_span_exponentials``): no branch on the
+            values, as ``torch.func.vmap`` (DP-SGD's per-example gradients) requires.
 
         Returns
         -------
         Tensor ()  summed over rows and spans, in nats
         """
-        shift, _, totals = self._span_exponentials(soft_logits, exact_shift=False)
+        shift, _, totals = self._span_exponentials(soft_logits, exact_shift=exact_shift)
         return self._log_partition_sum(shift, totals) - (soft_logits * soft_target).sum()
 
     def _log_partition_sum(self, shift: torch.Tensor, totals: torch.Tensor) -> torch.Tensor:

@@ -31,10 +31,8 @@ from tabsynth.models.autoregressive.network import (ARNetworkConfig, ColumnAR, t
                                                     training_positions, visibility)
 from tabsynth.models.base import BaseSynthesizer, numpy_rng
 from tabsynth.models.training import adam, steps_per_epoch
-from tabsynth.privacy.accounting import Mechanism, PrivacyLedger, calibrate_noise_multiplier
+from tabsynth.privacy.accounting import PrivacyLedger
 from tabsynth.privacy.config import DPConfig
-from tabsynth.privacy.dpsgd import DPSGD
-from tabsynth.privacy.mechanisms import secret_seed
 from tabsynth.privacy.token_release import release_token_table
 
 
@@ -226,28 +224,15 @@ class Autoregressive(BaseSynthesizer):
     def _fit_private(self, tokens: torch.Tensor) -> None:
         """DP-SGD for a fixed number of steps, the noise calibrated so the ledger meets its target."""
         n, n_columns = tokens.shape
-        ledger, dp = self.privacy_ledger_, self.dp
-        expected_batch = min(dp.expected_batch_size or self.batch_size, n)
-        sample_rate = expected_batch / n
-        steps = self.epochs * int(1 / sample_rate)
-        self.noise_multiplier_ = calibrate_noise_multiplier(ledger, sample_rate=sample_rate, steps=steps)
-        ledger.add(Mechanism("DP-SGD", list(self.encoder_.columns_), noise_std=self.noise_multiplier_ * dp.max_grad_norm,
-                             sensitivity=dp.max_grad_norm, steps=steps, sample_rate=sample_rate))
-        self.privacy_ = ledger.to_dict()
-        self._say("DP: privacy ledger\n" + ledger.summary())
         # Output biases from the released (noisy) token counts: post-processing, free.
         self.network_.start_from_marginals([torch.as_tensor(c, dtype=torch.float32) for c in self._released_counts])
         optimizer = adam(self.network_.parameters(), self.learning_rate, 0.0, betas=(0.9, 0.999))
         # Ghost clipping: the network's layers see the batch second (see ColumnAR).
-        engine = DPSGD(self.network_, optimizer, n_rows=n, expected_batch_size=expected_batch,
-                       noise_multiplier=self.noise_multiplier_, max_grad_norm=dp.max_grad_norm,
-                       # Poisson draws and noise from secret seeds: the saved seed must not reveal them.
-                       sampling_generator=torch.Generator().manual_seed(secret_seed()),
-                       noise_generator=torch.Generator(self.device_).manual_seed(secret_seed()),
-                       mode="ghost", batch_first=False,
-                       # Every layer lies between the loss and the embedding, except the map of
-                       # hidden columns, whose input is the mask.
-                       norm_pass_inputs=[self.network_.embedding.weight, self.network_.absent.weight])
+        engine = self._private_trainer(self.network_, optimizer, n, list(self.encoder_.columns_),
+                                       mode="ghost", batch_first=False,
+                                       # Every layer lies between the loss and the embedding, except the
+                                       # map of hidden columns, whose input is the mask.
+                                       norm_pass_inputs=[self.network_.embedding.weight, self.network_.absent.weight])
 
         self.network_.train()
         self.loss_history_ = []  # epochs and seconds only: losses of raw rows are not released
@@ -349,6 +334,11 @@ class Autoregressive(BaseSynthesizer):
             parts = [self._row_nll(tokens[i : i + batch_size], visible).double().cpu().numpy()
                      for i in range(0, len(tokens), batch_size)]
         return np.concatenate(parts)
+
+    def membership_scores(self, data: Any) -> np.ndarray:
+        """White-box membership score of each row (higher: more likely a training row): its
+        log-likelihood, ``-negative_log_likelihood(data)``; ``(n,)`` float64. The privacy audit's attack."""
+        return -self.negative_log_likelihood(data)
 
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, conditions: dict[str, Any] | None = None, *, batch_size: int = 10_000,

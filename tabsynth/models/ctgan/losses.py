@@ -42,6 +42,40 @@ def gradient_penalty(critic: nn.Module, real: tuple[torch.Tensor, ...], fake: tu
     return weight * ((norms - 1) ** 2).mean()
 
 
+def example_critic_loss(critic_call, real: torch.Tensor, real_cond: torch.Tensor, fake: torch.Tensor,
+                        fake_cond: torch.Tensor, alpha: torch.Tensor, weight: float = 10.0) -> torch.Tensor:
+    """One example's WGAN-GP critic loss, ``D(fake) - D(real) + weight * (||grad D(mix)|| - 1)^2``,
+    for a critic without packing (PacGAN's ``pac = 1``: one example is one record, as DP-SGD needs).
+
+    The penalty's input gradient is taken with ``torch.func.grad``, so the whole loss is a
+    function of tensors that ``torch.func`` can differentiate again and map over examples
+    (``vmap(grad(...))``: DP-SGD's per-example gradients of a loss with a double backward,
+    which Opacus' hooks cannot see). Same penalty as :func:`gradient_penalty` with ``pac = 1``.
+
+    Parameters
+    ----------
+    critic_call : callable
+        ``critic_call(rows (B, D), cond (B, C)) -> (B, 1)`` scores.
+    real, fake : Tensor (D,)        one real row and the fake row paired with it
+    real_cond, fake_cond : Tensor (C,)  their dense conditional vectors (C may be 0)
+    alpha : Tensor ()               the mixing weight, ``U(0, 1)``
+    weight : float, default 10
+
+    Returns
+    -------
+    Tensor ()
+    """
+    scores = critic_call(torch.stack([real, fake]), torch.stack([real_cond, fake_cond]))  # (2, 1)
+    mixed = torch.lerp(fake, real, alpha), torch.lerp(fake_cond, real_cond, alpha)
+
+    def score(rows: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return critic_call(rows[None], cond[None]).sum()
+
+    grad_rows, grad_cond = torch.func.grad(score, argnums=(0, 1))(*mixed)
+    norm = torch.sqrt(grad_rows.square().sum() + grad_cond.square().sum() + 1e-12)
+    return scores[1, 0] - scores[0, 0] + weight * (norm - 1) ** 2
+
+
 def wasserstein_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """The critic's Wasserstein loss ``mean(D(fake)) - mean(D(real))`` (to minimise)."""
     return fake_scores.mean() - real_scores.mean()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tabsynth.models.tvae.losses import negative_elbo
+
 
 @dataclass(frozen=True)
 class TVAENetworkConfig:
@@ -77,3 +79,30 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(z)  # (B, dim)
         return self.values(h), self.logits(h)  # (B, V), (B, width - V)
+
+
+class VariationalAutoencoder(nn.Module):
+    """Encoder and decoder as one module whose forward is the per-batch negative ELBO.
+
+    What DP-SGD wraps: its parameters are both networks' (the decoder's ``sigma`` included,
+    which a loss outside the module would read unprivatised), and
+    ``forward(x, eps) -> loss ()`` is :func:`~tabsynth.models.tvae.losses.negative_elbo`, so a
+    per-example gradient is the gradient of ``forward(x[i:i+1], eps[i:i+1])``.
+
+    Parameters
+    ----------
+    encoder : Encoder
+    decoder : Decoder
+    layout : SpanLayout
+    loss_factor : float
+    """
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, layout, loss_factor: float):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.layout, self.loss_factor = layout, loss_factor
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, width), ``eps`` (B, embedding) -> mean negative ELBO over the rows ()."""
+        # The exact per-span shift: no branch on values, as vmap requires.
+        return negative_elbo(self.encoder, self.decoder, x, eps, self.layout, self.loss_factor, exact_shift=True)[0]
