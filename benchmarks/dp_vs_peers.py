@@ -9,8 +9,8 @@ peak memory of the generator's own process:
 
 * tables: ``adult`` (the official train/test split) and ``credit_default`` (a seeded 80/20
   split), as in ``benchmarks/quality_vs_peers.py``;
-* tabsynth: every model with a ``dp`` parameter, at the DP settings below (the others are
-  listed as "no DP mode yet");
+* tabsynth: every model with a ``dp`` parameter (Autoregressive, TVAE, CTGAN) at its own DP
+  defaults (``DP_DEFAULTS`` in each model's module; ``DP_SETTINGS`` below overrides them);
 * ``tabularargn-dp``: MOSTLY AI engine 2.7, ``DifferentialPrivacyConfig`` with value
   protection given 10% of epsilon and training (``max_epsilon``) the rest, which the engine
   adds by basic composition (``bash benchmarks/setup_peers.sh``);
@@ -47,8 +47,8 @@ SMARTNOISE_PYTHON = ROOT / "benchmarks" / ".venv-smartnoise" / "bin" / "python"
 TABLES = ("adult", "credit_default")
 PEERS = ("tabularargn-dp", "mst", "aim", "dpctgan")
 DELTA = 1e-5
-# tabsynth models in DP mode: what each trains with (large Poisson batches, few steps).
-DP_SETTINGS = {"autoregressive": {"epochs": 20, "batch_size": 2048, "learning_rate": 3e-3}}
+# Overrides of the models' own DP defaults (none today: each model's DP_DEFAULTS are what it trains with).
+DP_SETTINGS: dict[str, dict] = {}
 METRICS = {"shape_err": "fidelity.column_shapes", "pair_err": "fidelity.pair_trends",
            "c2st_auc": "fidelity.detection_auc", "tstr_auc": "utility.tstr_boosting_auc"}
 
@@ -63,7 +63,7 @@ def fit_tabsynth(name: str, train_path: str, out_path: str, rows: int, seed: int
     model, timings = common.timed_fit_and_sample(MODELS[name](**params), train_path, out_path, rows, seed)
     return {**timings, "ledger_epsilon": model.privacy_["epsilon"], "ledger_delta": model.privacy_["delta"],
             "noise_multiplier": getattr(model, "noise_multiplier_", None),
-            "params": {k: v for k, v in params.items() if k != "dp"}}
+            "params": {k: v for k, v in model.get_params().items() if k not in ("dp", "verbose")}}
 
 
 def command(kind: str, name: str, train_path: Path, out_path: Path, rows: int, epsilon: float, meta,

@@ -179,11 +179,17 @@ def make_canaries(real: pd.DataFrame, metadata, n: int, rng: np.random.Generator
 
 
 def nearest_synthetic_distance(model, canaries: pd.DataFrame, synthetic: pd.DataFrame) -> np.ndarray:
-    """``(m,)`` cells in which each canary differs from its nearest synthetic row (discrete view)."""
+    """``(m,)`` distance of each canary to its nearest synthetic row, in the model's own encoding:
+    cells that differ for a token table (the discrete view), L1 distance for the continuous view."""
     import torch
 
     a = torch.as_tensor(model.encoder_.transform(canaries))
     b = torch.as_tensor(model.encoder_.transform(synthetic))
+    if a.is_floating_point():
+        best = torch.full((len(a),), float("inf"), dtype=a.dtype)
+        for start in range(0, len(b), 2048):
+            best = torch.minimum(best, torch.cdist(a, b[start : start + 2048], p=1).min(1).values)
+        return best.double().numpy()
     best = torch.full((len(a),), a.shape[1], dtype=torch.long)
     for start in range(0, len(b), 2048):
         chunk = b[start : start + 2048]
@@ -220,7 +226,11 @@ class AuditReport:
 # Training settings that favour memorisation (the audit looks for the worst case): a small
 # table, many epochs, small batches, no dropout.
 AUDIT_ROWS = 500
-AUDIT_PARAMS = {"epochs": 100, "batch_size": 64, "dropout": 0.0, "learning_rate": 3e-3}
+AUDIT_PARAMS = {
+    "autoregressive": {"epochs": 100, "batch_size": 64, "dropout": 0.0, "learning_rate": 3e-3},
+    "tvae": {"epochs": 100, "batch_size": 64, "learning_rate": 3e-3},
+    "ctgan": {"epochs": 50, "batch_size": 64},
+}
 
 
 def run_audit(real: pd.DataFrame, *, model: str = "autoregressive", epsilon: float = 1.0, delta: float = 1e-5,
@@ -239,14 +249,15 @@ def run_audit(real: pd.DataFrame, *, model: str = "autoregressive", epsilon: flo
     real : DataFrame
         Real rows (a seeded sample of ``rows`` of them is used; canaries are added).
     model : str
-        A model with a DP mode (``"autoregressive"``).
+        A model with a DP mode: ``"autoregressive"``, ``"tvae"`` or ``"ctgan"``; its
+        ``membership_scores`` (log-likelihood, ELBO, critic score) are the white-box attack.
     epsilon, delta : float
         The claim: the fit's DPConfig.
     canaries : int
         ``m``, at least 10.
     rows : int, default 500
     epochs : int or None
-        Overrides :data:`AUDIT_PARAMS`' 100 epochs.
+        Overrides the epochs of :data:`AUDIT_PARAMS`.
     confidence : float, default 0.95
     random_state : int
 
@@ -268,8 +279,8 @@ def run_audit(real: pd.DataFrame, *, model: str = "autoregressive", epsilon: flo
     if canaries < 10:
         raise ValueError(f"--canaries must be at least 10 (a handful of guesses bounds nothing), got {canaries}.")
     cls = MODELS.get(model)
-    if cls is None or model != "autoregressive":
-        raise ValueError(f"The audit runs on models with a DP mode; '{model}' has none yet (use autoregressive).")
+    if cls is None or model not in AUDIT_PARAMS:
+        raise ValueError(f"The audit runs on models with a DP mode ({sorted(AUDIT_PARAMS)}); got '{model}'.")
     start = time.perf_counter()
     rng = np.random.default_rng(random_state)
     schema = Metadata.infer(real)
@@ -277,20 +288,20 @@ def run_audit(real: pd.DataFrame, *, model: str = "autoregressive", epsilon: flo
     included = rng.random(canaries) < 0.5
     real = real.sample(min(rows, len(real)), random_state=random_state).reset_index(drop=True)
     training = pd.concat([real, pool[included]], ignore_index=True)
-    params = {**AUDIT_PARAMS, "random_state": random_state, "verbose": verbose,
+    params = {**AUDIT_PARAMS[model], "random_state": random_state, "verbose": verbose,
               "dp": DPConfig(epsilon=epsilon, delta=delta)}
     if epochs is not None:
         params["epochs"] = epochs
     # The audit declares the schema with every category and bound public (free of budget), so
     # canaries keep their values in the model's view and only the noisy mechanisms are tested.
     fitted = cls(**params).fit(training, metadata=Metadata.infer(training))
-    white = -np.asarray(fitted.negative_log_likelihood(pool))
+    white = np.asarray(fitted.membership_scores(pool), dtype=float)
     synthetic = fitted.sample(len(training), random_state=random_state + 1)
     black = -nearest_synthetic_distance(fitted, pool, synthetic).astype(float)
     counts = sorted({max(2, int(canaries * share)) for share in (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)} - {0})
     counts = [r for r in counts if r <= canaries]
     alpha = (1 - confidence) / (2 * len(counts))  # Bonferroni over both attacks and every guess count
-    results = (audit_scores(white, included, delta=delta, alpha=alpha, attack="white-box log-likelihood",
+    results = (audit_scores(white, included, delta=delta, alpha=alpha, attack="white-box model score",
                             guess_counts=counts)
                + audit_scores(black, included, delta=delta, alpha=alpha, attack="black-box nearest synthetic row",
                               guess_counts=counts))

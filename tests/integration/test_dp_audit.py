@@ -59,3 +59,13 @@ def test_cli_audit_writes_its_result(repo_root, tmp_path):
     result = json.loads(out.read_text())
     assert result["canaries"] == 60 and result["claimed_epsilon"] <= 2 and result["consistent"]
     assert "empirical lower bound" in done.stdout
+
+
+@pytest.mark.parametrize("model", ["tvae", "ctgan"])
+def test_audit_of_tvae_and_ctgan_stays_below_the_claim(table, model):
+    # White box: minus the negative ELBO (TVAE) or the critic's score (CTGAN); black box: L1
+    # distance to the nearest synthetic row in the continuous view.
+    result = run_audit(table, model=model, epsilon=CLAIM, canaries=200, rows=300, epochs=10, random_state=0)
+    assert result.model == model and result.claimed_epsilon <= CLAIM
+    assert result.epsilon_lower_bound <= CLAIM and result.consistent
+    assert {a["attack"] for a in result.attacks} == {"white-box model score", "black-box nearest synthetic row"}
