@@ -1,9 +1,12 @@
 """Command line: a thin layer over the public API (no logic lives only here).
 
     tabsynth fit DATA -o MODEL_DIR [--model autoregressive|ctgan|tvae] [--epochs N] [--metadata JSON] [--seed S]
+                                   [--epsilon E [--delta D]]   (differential privacy, any model)
     tabsynth sample MODEL_DIR -n N -o OUT [--condition COL=VALUE | COL=LOW..HIGH | COL=null ...] [--seed S]
     tabsynth impute MODEL_DIR DATA -o OUT [--seed S]
-    tabsynth metadata DATA -o META_JSON
+    tabsynth metadata DATA -o META_JSON [--schema-only]
+    tabsynth report --real R --synthetic S [--holdout H --target T] [--model MODEL_DIR] -o OUT
+    tabsynth audit DATA [--model autoregressive|tvae|ctgan] [--epsilon E] --canaries M -o AUDIT_JSON
     tabsynth demo
 
 Errors print one line and exit with status 1 (2 for bad usage); ``--debug`` shows the traceback.
