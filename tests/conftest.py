@@ -71,3 +71,46 @@ def cdnow(shared_data: Path) -> pd.DataFrame:
     if not path.is_file():
         pytest.skip(f"CDNOW table '{path}' is absent from the shared data folder.")
     return tabsynth.read_table(path)
+
+
+def _json_numbers(payload) -> list[float]:
+    """Every number inside a JSON value."""
+    if isinstance(payload, dict):
+        return [x for v in payload.values() for x in _json_numbers(v)]
+    if isinstance(payload, list):
+        return [x for v in payload for x in _json_numbers(v)]
+    return [float(payload)] if isinstance(payload, (int, float)) and not isinstance(payload, bool) else []
+
+
+@pytest.fixture(scope="session")
+def assert_dp_model_leaks_nothing():
+    """``check(model, path, table, secret, columns)``: the DP model directory at ``path`` and 10,000 of
+    the model's rows hold neither ``secret`` (a category one training row holds) nor the exact
+    extremes (held by fewer than 20 rows) of the numerical ``columns``; its ledger is a DP release."""
+    import json
+
+    def check(model, path: Path, table: pd.DataFrame, secret: str, columns: list[str]) -> None:
+        text = "".join(p.read_text() for p in path.iterdir() if p.suffix == ".json")
+        assert secret not in text
+        extremes = {}
+        for column in columns:
+            low, high = table[column].min(), table[column].max()
+            held = (table[column] == low).sum(), (table[column] == high).sum()
+            extremes[column] = [v for v, rows in zip((low, high), held) if rows < 20]
+        assert any(extremes.values())  # the test has something to look for
+        encoder = json.loads((path / "encoder.json").read_text())["columns"]
+        metadata = {c["name"]: c for c in json.loads((path / "metadata.json").read_text())["columns"]}
+        for column, values in extremes.items():
+            saved = set(_json_numbers(encoder[column])) | set(_json_numbers(metadata[column]))
+            assert not saved & {float(v) for v in values}, column
+        synthetic = model.sample(10_000, random_state=0)
+        assert secret not in set(synthetic.astype(str).to_numpy().ravel())
+        for column, values in extremes.items():
+            assert not synthetic[column].isin(values).any(), column
+        ledger = json.loads((path / "privacy.json").read_text())
+        assert {"epsilon", "delta", "accountant", "mechanisms"} <= set(ledger)
+        assert ledger["epsilon"] <= model.dp.epsilon and ledger["delta"] <= model.dp.delta
+        assert {"row count", "category set", "point masses", "quantile cells", "DP-SGD"} <= {
+            m["name"] for m in ledger["mechanisms"]}
+
+    return check
