@@ -181,12 +181,21 @@ class TableEncoder:
         }
 
     @classmethod
+    def from_column_states(cls, metadata: Metadata, columns: dict, **options) -> "TableEncoder":
+        """A fitted encoder from each column encoder's state by name (``state()["columns"]``),
+        laid out; ``options`` as the constructor's. DP mode builds its encoder this way from
+        released statistics (:mod:`tabsynth.privacy.continuous_release`)."""
+        encoder = cls(metadata, **options)
+        for column_encoder in encoder.encoders_:
+            column_encoder.load_state(columns[column_encoder.name])
+        encoder._layout()
+        return encoder
+
+    @classmethod
     def from_state(cls, metadata: Metadata, state: dict) -> "TableEncoder":
         """Rebuild a fitted encoder from :meth:`state` and its metadata."""
-        encoder = cls(metadata, max_modes=state["max_modes"], max_fit_rows=state["max_fit_rows"])
-        for column_encoder in encoder.encoders_:
-            column_encoder.load_state(state["columns"][column_encoder.name])
-        encoder._layout()
+        encoder = cls.from_column_states(metadata, state["columns"], max_modes=state["max_modes"],
+                                         max_fit_rows=state["max_fit_rows"])
         saved = [Span(**s) for s in state["spans"]]
         if saved != encoder.spans_:
             raise ValueError("The saved encoder state does not match its metadata (span layout differs).")

@@ -102,7 +102,6 @@ class ConditionalSampler:
         self.counts = counts
         self.row_order = torch.argsort(codes.T, dim=1, stable=True)  # (C, n) rows sorted by category
         self.run_start = torch.cumsum(counts, dim=1) - counts  # (C, K) first position of each category
-        self.run_count = counts  # (C, K)
 
     # ------------------------------------------------------------------ drawing
     def one_hot(self, index: torch.Tensor) -> torch.Tensor:
@@ -143,7 +142,7 @@ class ConditionalSampler:
     def sample_rows(self, column: torch.Tensor, category: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Indices of real rows, one per (column, category) pair, uniform among matching rows."""
         start = self.run_start[column, category]  # (B,)
-        count = self.run_count[column, category]  # (B,)
+        count = self.counts[column, category]  # (B,) rows holding the category
         offset = (torch.rand(column.shape, generator=generator, device=self.device) * count).long()
         offset = torch.minimum(offset, (count - 1).clamp(min=0).long())
         return self.row_order[column, (start + offset).long()]

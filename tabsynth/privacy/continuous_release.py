@@ -105,11 +105,8 @@ def release_table_encoder(frame: pd.DataFrame, schema: Metadata, ledger: Privacy
             states[meta.name] = {k: v for k, v in state.items() if k in ("first_key", "rows_per_key", "key_share")}
         columns.append(meta)
     metadata = Metadata(columns)
-    encoder = TableEncoder(metadata)
-    for column_encoder in encoder.encoders_:
-        column_encoder.load_state(states[column_encoder.name])
-    encoder._layout()
-    return ContinuousRelease(metadata, encoder, category_counts, release.notes)
+    return ContinuousRelease(metadata, TableEncoder.from_column_states(metadata, states), category_counts,
+                             release.notes)
 
 
 def _categorical(meta, state: dict, token_counts: np.ndarray):

@@ -295,6 +295,7 @@ class CTGAN(ContinuousSynthesizer):
         opt_d = adam(self.discriminator_.parameters(), self.discriminator_lr, self.discriminator_decay)
         columns = dict.fromkeys(s.column for s in self.encoder_.spans_)
         engine = self._private_trainer(self.discriminator_, opt_d, data.shape[0], list(columns), mode="per_example")
+        codes = self.cond_sampler_.codes(data)  # (n, C) each row's categories, read once: the examples' conditions
         self.generator_.train()
         self.discriminator_.train()
         self.loss_history_, critic_steps = [], 0  # epochs and seconds only: raw rows' losses are not released
@@ -303,7 +304,8 @@ class CTGAN(ContinuousSynthesizer):
             for epoch in progress:
                 start = time.perf_counter()
                 for indices in engine.batches():
-                    engine.step(example_critic_loss, *self._private_critic_batch(data[indices.to(self.device_)]))
+                    indices = indices.to(self.device_)
+                    engine.step(example_critic_loss, *self._private_critic_batch(data[indices], codes[indices]))
                     critic_steps += 1
                     if critic_steps % self.discriminator_steps == 0:
                         self._generator_step()
@@ -313,14 +315,15 @@ class CTGAN(ContinuousSynthesizer):
             del self._opt_g
         progress.close()
 
-    def _private_critic_batch(self, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The examples of one DP critic step: per real row ``(b, D)``, its dense conditional
+    def _private_critic_batch(self, real: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The examples of one DP critic step: per real row ``(b, D)`` (its categories ``codes``
+        ``(b, C)``), its dense conditional
         vector (one of its own categories, the column drawn uniformly), the fake row generated
         for that condition, the fake's conditional vector, and the penalty's mixing weight."""
         gen, b, sampler = self._train_generator, real.shape[0], self.cond_sampler_
         if sampler.width:
             column = torch.randint(sampler.n_columns, (b,), generator=gen, device=self.device_)
-            category = sampler.codes(real).gather(1, column[:, None]).squeeze(1) if b else column
+            category = codes.gather(1, column[:, None]).squeeze(1)
             cond_index = sampler.cond_offset[column] + category  # (b,)
             # Batch normalisation needs two fake rows: a lone real row gets a companion draw.
             extra = sampler.sample_train(max(0, 2 - b), gen)[2]
