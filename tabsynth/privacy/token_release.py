@@ -242,7 +242,7 @@ def _release_numerical(meta: ColumnMetadata, series: pd.Series, releaser: Releas
         inside = (position < len(domain)) & (domain[np.minimum(position, len(domain) - 1)] == fine)
         noisy = releaser.histogram(np.where(inside, position, len(domain)), len(domain), column=meta.name,
                                    what="quantile cells")
-        cells = _fine_masses(domain, noisy, grid, coarse, releaser.noise_std)
+        cells = _fine_masses(domain, noisy, grid, coarse)
     knots = np.zeros((0, knots_per_bin))
     low = high = float(point_values[0]) if len(point_values) else 0.0
     if cells and sum(cells.values()) > 0:
@@ -279,33 +279,63 @@ def _release_numerical(meta: ColumnMetadata, series: pd.Series, releaser: Releas
     return dataclasses.replace(meta, **bounds), state, token_counts
 
 
-def _fine_masses(domain: np.ndarray, noisy: np.ndarray, grid: "_Grid", coarse: dict, noise_std: float) -> dict:
+def _fine_masses(domain: np.ndarray, noisy: np.ndarray, grid: "_Grid", coarse: dict) -> dict:
     """Mass of every fine cell: each released coarse cell's noisy count, shared among its fine cells.
 
-    Post-processing of two releases. Within a coarse cell, the fine cells whose noisy count
-    exceeds three times the noise take the shares when they hold at least half of the cell's mass
-    (an empty cell's clipped noise averages 0.4 sigma, which over many empty cells would add a
-    false tail, and crosses 3 sigma with probability 0.13%); otherwise (a small table: a few dozen rows per fine cell against a noise of about
-    80) every fine cell with a positive count shares it. Either way the coarse cell's mass,
-    released above the partition-selection threshold, is kept, so the DP range spans every
-    released coarse cell.
+    Post-processing of two releases (no privacy cost). Within a coarse cell the fine cells'
+    noisy counts are made consistent with the coarse cell's released count by Norm-Sub
+    (Wang et al., "Locally Differentially Private Frequency Estimation with Consistency",
+    NDSS 2020): subtract the one offset ``tau >= 0`` from every count and clip at zero, with
+    ``tau`` chosen so the masses sum to the coarse count (the Euclidean projection onto that
+    simplex, Duchi et al., ICML 2008). On small tables (a few dozen rows per fine cell against a
+    noise of about 80) ``tau`` stays small and every populated cell keeps a share, so the DP
+    range spans every released coarse cell. Empty cells keep part of their clipped noise (0.4
+    sigma each before the offset): on all 32,561 Adult rows at epsilon 1 the octave of ages
+    64-127 puts a mean 150 of its 1,544 rows beyond age 91, a bias of this noise level, not a
+    leak. A cell whose positive counts sum to less than its released count scales them up.
+    (An earlier rule gave all the mass to the cells above 3 sigma when they held half of it:
+    on 3,000 Adult rows at epsilon 1 one noise draw in 40 put the octave of ages 32-63 into
+    ages 32-39, cutting the released age range at 39.)
+
+    Parameters
+    ----------
+    domain : (F,) int array
+        Sorted fine cell ids inside the released coarse cells.
+    noisy : (F,) float array
+        Their noisy counts (rows).
+    grid : _Grid
+        The public grid (maps fine cells to coarse cells).
+    coarse : dict
+        ``{coarse cell id: released noisy count}``.
+
+    Returns
+    -------
+    dict
+        ``{fine cell id: mass (rows)}`` for the cells with positive mass.
     """
     owner = grid.coarse(domain)  # (F,) coarse cell of each fine cell
     masses = {}
     for block, total in coarse.items():
-        mine = owner == block
-        counts = noisy[mine]
-        strong = counts > 3 * noise_std
-        if counts[strong].sum() >= 0.5 * total:
-            weights = np.where(strong, counts, 0.0)
-        else:
-            weights = np.maximum(counts, 0.0)
-        if weights.sum() <= 0:
-            weights = np.ones_like(counts)
-        for cell, mass in zip(domain[mine], total * weights / weights.sum()):
+        counts = noisy[owner == block]
+        weights = _norm_sub(counts, total)
+        for cell, mass in zip(domain[owner == block], total * weights / weights.sum()):
             if mass > 0:
                 masses[int(cell)] = float(mass)
     return masses
+
+
+def _norm_sub(counts: np.ndarray, total: float) -> np.ndarray:
+    """``max(counts - tau, 0)`` with ``tau >= 0`` such that it sums to ``total`` (> 0), or the
+    positive counts when they sum to no more than ``total`` (uniform when none is positive)."""
+    positive = np.maximum(counts, 0.0)
+    if positive.sum() <= total:
+        return positive if positive.sum() > 0 else np.ones_like(counts)
+    descending = np.sort(counts)[::-1]
+    # tau_k: the offset that makes the k largest counts sum to total; the right k is the
+    # largest one whose k-th count still exceeds its tau_k.
+    taus = (np.cumsum(descending) - total) / np.arange(1, len(counts) + 1)
+    k = np.nonzero(descending > taus)[0][-1]
+    return np.maximum(counts - taus[k], 0.0)
 
 
 def _declared_bounds(meta: ColumnMetadata) -> tuple[float, float] | None:

@@ -71,8 +71,10 @@ def test_released_modes_cover_the_columns_and_rare_values_map_to_one_slot(privat
     age = adult_with_secrets["age"]
     inside = age.between(model.metadata_["age"].minimum, model.metadata_["age"].maximum)
     # 3,000 rows at epsilon 1: the octave of ages 64-127 holds too few rows to cross the
-    # partition-selection threshold, so the released range stops below it (measured 93% inside).
-    assert inside.mean() > 0.9
+    # partition-selection threshold, so the released range stops below it. Over 200 noise draws
+    # of this release (15 columns): median 94.7% of the rows inside, 1st percentile 89.5%,
+    # minimum 86.5%; the bound leaves room for the noise, not for a range cut at 39 (56%).
+    assert inside.mean() > 0.8
     assert (back["age"][inside] == age[inside]).mean() > 0.98
 
 
