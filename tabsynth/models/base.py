@@ -10,6 +10,7 @@ A model family subclasses :class:`BaseSynthesizer` (CTGAN and TVAE through
 * ``_build_networks()``: create the modules (under a seeded, isolated torch RNG);
 * ``_networks()``: ``{name: module}``, whose state_dicts are saved;
 * ``_fit_matrix(data)``: train on ``_encode``'s tensor, calling ``_end_of_epoch`` after each epoch;
+* ``_training_precision()``: ``"float32"`` (the default) or ``"bfloat16"`` for the training steps;
 * ``sample(n, conditions, ...)``: the public sampler;
 * ``_state_tensors()`` / ``_load_state_tensors()``: tensors beyond the networks (optional);
 * ``_release_encoder(frame, schema, ledger, rng)``: DP mode only (models with a ``dp``
@@ -80,7 +81,8 @@ class BaseSynthesizer:
     """Shared estimator logic (scikit-learn contract: keyword-only params, ``fit`` returns self).
 
     Learned attributes (end in ``_``): ``metadata_``, ``encoder_``, ``device_``, ``seed_``,
-    ``loss_history_``, and ``privacy_`` (the ``privacy.json`` ledger of a DP fit, else None).
+    ``precision_`` (of the training steps), ``loss_history_``, and ``privacy_`` (the
+    ``privacy.json`` ledger of a DP fit, else None).
     """
 
     name: ClassVar[str] = ""
@@ -134,6 +136,7 @@ class BaseSynthesizer:
         declared = metadata if metadata is None or isinstance(metadata, Metadata) else Metadata.load(metadata)
         self.seed_ = self._choose_seed()
         self.device_ = resolve_device(self.device)
+        self.precision_ = self._training_precision()
         if getattr(self, "dp", None) is not None:
             self._release_private_encoder(frame, declared)
         else:
@@ -249,6 +252,11 @@ class BaseSynthesizer:
             torch.manual_seed(seed)
             yield
 
+    def _training_precision(self) -> str:
+        """The arithmetic of this fit's training steps (``precision_``); float32 unless a model
+        family says otherwise."""
+        return "float32"
+
     def _check_params(self) -> None:
         """Subclasses validate their hyperparameters here (raise ValueError)."""
         if not (isinstance(self.epochs, int) and self.epochs >= 1):
@@ -315,6 +323,7 @@ class BaseSynthesizer:
             "params": {k: _json_param(v) for k, v in self.get_params().items()},
             "seed": self.seed_,
             "device": str(self.device_),  # where the networks and sampling generator lived
+            "training_precision": self.precision_,
             "epochs_trained": len(getattr(self, "loss_history_", [])),
             "loss_history": getattr(self, "loss_history_", []),
         }
@@ -345,6 +354,7 @@ class BaseSynthesizer:
             )
         model = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()})
         model.seed_, model.device_ = config["seed"], device
+        model.precision_ = config.get("training_precision", "float32")  # files before it trained in float32
         model.loss_history_ = config.get("loss_history", [])
         model.metadata_ = Metadata.from_dict(saved.documents["metadata.json"],
                                              source=f"'{path / 'metadata.json'}'")

@@ -19,6 +19,7 @@ from tabsynth.encoding import Span, TableEncoder
 from tabsynth.metadata import Metadata
 from tabsynth.models.base import BaseSynthesizer, numpy_rng
 from tabsynth.models.layout import SpanLayout
+from tabsynth.models.training import check_precision, resolve_precision, training_autocast
 
 # Conditional sampling gives up (with an error, never fewer rows) after drawing this many
 # candidate rows per requested row.
@@ -27,6 +28,17 @@ MAX_DRAWS_PER_ROW = 200
 
 class ContinuousSynthesizer(BaseSynthesizer):
     """A model over the continuous view (CTGAN, TVAE); conditions are met by rejection."""
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_precision(self.precision, private=self.dp is not None)
+
+    def _training_precision(self) -> str:
+        return resolve_precision(self.precision, self.device_, private=self.dp is not None)
+
+    def _autocast(self) -> torch.autocast:
+        """Context for one training step in ``precision_`` (see :func:`~tabsynth.models.training.training_autocast`)."""
+        return training_autocast(self.precision_, self.device_)
 
     def _new_encoder(self, metadata: Metadata) -> TableEncoder:
         return TableEncoder(metadata, random_state=self.seed_)

@@ -103,7 +103,7 @@ class Generator(nn.Module):
         h = noise
         for block in self.blocks:
             h = block(h, cond_index)  # (B, dim + hidden)
-        return self.out(h, cond_index)
+        return self.out(h, cond_index).float()  # float32 under a bfloat16 autocast too
 
 
 class SeededDropout(nn.Module):
@@ -193,4 +193,4 @@ class Discriminator(nn.Module):
 
     def forward(self, rows: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Rows ``(B, D)`` and conditional vectors (see :class:`PackedConditionedLinear`) -> scores ``(B / pac, 1)``."""
-        return self.body(self.first(rows, cond))
+        return self.body(self.first(rows, cond)).float()  # float32 under a bfloat16 autocast too

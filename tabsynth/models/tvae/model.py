@@ -57,7 +57,7 @@ class TVAE(ContinuousSynthesizer):
     loss_factor : float or None, default None
         Weight of the reconstruction term against the KL term (None: 2; in DP mode
         :data:`DP_DEFAULTS`).
-    device, random_state, verbose
+    device, precision, random_state, verbose
         As in :class:`~tabsynth.CTGAN`.
     dp : tabsynth.DPConfig or None, default None
         Differentially private fit: the continuous view is built from DP-released modes and
@@ -87,8 +87,8 @@ class TVAE(ContinuousSynthesizer):
     def __init__(self, *, epochs: int | None = None, batch_size: int | None = None, embedding_dim: int | None = None,
                  compress_dims: tuple[int, ...] = (128, 128), decompress_dims: tuple[int, ...] = (128, 128),
                  l2scale: float = 1e-5, learning_rate: float | None = None, loss_factor: float | None = None,
-                 device: str = "auto", random_state: int | None = None, verbose: bool = True,
-                 dp: DPConfig | None = None):
+                 device: str = "auto", precision: str = "auto", random_state: int | None = None,
+                 verbose: bool = True, dp: DPConfig | None = None):
         self.dp = DPConfig.from_value(dp)
         # None takes the mode's default, so a DP fit gets DP-SGD's settings unless told otherwise.
         defaults = DP_DEFAULTS if self.dp is not None else DEFAULTS
@@ -101,6 +101,7 @@ class TVAE(ContinuousSynthesizer):
         self.learning_rate = defaults["learning_rate"] if learning_rate is None else learning_rate
         self.loss_factor = defaults["loss_factor"] if loss_factor is None else loss_factor
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
 
@@ -153,9 +154,10 @@ class TVAE(ContinuousSynthesizer):
         """One ELBO step on ``x`` (B, width), rows in the layout's internal order; returns
         ``[loss, reconstruction, kl]`` (3,)."""
         eps = torch.randn((x.shape[0], self.embedding_dim), generator=self._train_generator, device=self.device_)
-        loss, recon, kl = negative_elbo(self.vae_encoder_, self.decoder_, x, eps, self.layout_, self.loss_factor)
-        self._optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with self._autocast():
+            loss, recon, kl = negative_elbo(self.vae_encoder_, self.decoder_, x, eps, self.layout_, self.loss_factor)
+            self._optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         self._optimizer.step()
         with torch.no_grad():
             self.decoder_.sigma.clamp_(SIGMA_MIN, SIGMA_MAX)

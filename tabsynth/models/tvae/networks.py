@@ -55,7 +55,7 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.head(self.body(x)).chunk(2, dim=1)  # (B, E) each
-        return mu, logvar
+        return mu.float(), logvar.float()  # float32 under a bfloat16 autocast too: the loss reads them
 
 
 class Decoder(nn.Module):
@@ -78,7 +78,8 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(z)  # (B, dim)
-        return self.values(h), self.logits(h)  # (B, V), (B, width - V)
+        # float32 under a bfloat16 autocast too: the likelihood and sampling read them.
+        return self.values(h).float(), self.logits(h).float()  # (B, V), (B, width - V)
 
 
 class VariationalAutoencoder(nn.Module):
