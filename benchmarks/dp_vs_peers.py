@@ -23,7 +23,8 @@ Usage::
     python benchmarks/dp_vs_peers.py --tables adult --epsilons 1 --peers none   # tabsynth only
     python benchmarks/dp_vs_peers.py --tables adult --epsilons 1,3 --models autoregressive --peers mst,aim
 
-``--save`` writes every result and report to ``benchmarks/runs/dp_vs_peers_<time>.json``.
+``--save`` writes every result and report to ``benchmarks/runs/dp_vs_peers_<time>.json``, rewritten
+after each (table, epsilon) so that a run stopped by hand keeps what it finished.
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ def main() -> None:
     peers = common.names(args.peers, PEERS, "peers")
     epsilons = [float(e) for e in args.epsilons.split(",")]
     everything = []
+    # Saved after every (table, epsilon), so a run stopped by hand keeps what it finished.
+    out = ROOT / "benchmarks" / "runs" / f"dp_vs_peers_{dt.datetime.now():%Y%m%d_%H%M%S}.json"
     for table in tables:
         train, holdout, target = common.load_split(table, args.seed)
         meta = ts.Metadata.infer(train)
@@ -180,11 +183,10 @@ def main() -> None:
                            for kind, names in (("tabsynth", models), ("peer", peers)) for name in names]
                 print(markdown(table, epsilon, results) + "\n", flush=True)
                 everything.append({"table": table, "epsilon": epsilon, "results": results})
-    if args.save:
-        out = ROOT / "benchmarks" / "runs" / f"dp_vs_peers_{dt.datetime.now():%Y%m%d_%H%M%S}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ts.io.write_text(out, json.dumps(everything, indent=2, default=str))
-        print(f"saved {out}", file=sys.stderr)
+                if args.save:
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    ts.io.write_text(out, json.dumps(everything, indent=2, default=str))
+                    print(f"saved {out}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
