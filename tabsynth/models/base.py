@@ -38,7 +38,7 @@ from tabsynth.metadata import Metadata, as_dataframe
 from tabsynth.persistence import SavedModel, check_model_destination, write_model_directory
 
 
-def _json_param(value: Any) -> Any:
+def json_param(value: Any) -> Any:
     """A hyperparameter as JSON: tuples as lists, a DPConfig as its dict."""
     if isinstance(value, tuple):
         return list(value)
@@ -77,16 +77,35 @@ def numpy_rng(generator: torch.Generator) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-class BaseSynthesizer:
-    """Shared estimator logic (scikit-learn contract: keyword-only params, ``fit`` returns self).
+@contextmanager
+def eval_mode(modules: list[torch.nn.Module]):
+    """Put ``modules`` in eval mode for sampling; restore each one's mode after."""
+    previous = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, was_training in zip(modules, previous):
+            m.train(was_training)
 
-    Learned attributes (end in ``_``): ``metadata_``, ``encoder_``, ``device_``, ``seed_``,
-    ``precision_`` (of the training steps), ``loss_history_``, and ``privacy_`` (the
-    ``privacy.json`` ledger of a DP fit, else None).
+
+@contextmanager
+def isolated_torch_rng(device: torch.device, seed: int):
+    """Seed torch's global RNG (module init, library draws) for this block and restore it after.
+
+    Explicit draws use a model's own ``torch.Generator``; this covers the few library calls
+    that take none, without touching the caller's global state.
     """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
-    name: ClassVar[str] = ""
-    model_format: ClassVar[int] = 1
+
+class EstimatorParams:
+    """The scikit-learn estimator contract's parameter view: ``get_params`` reads the keyword-only
+    ``__init__`` arguments back under their own names; ``repr`` shows them."""
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to ``__init__`` (JSON-able)."""
@@ -96,6 +115,18 @@ class BaseSynthesizer:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+class BaseSynthesizer(EstimatorParams):
+    """Shared estimator logic (scikit-learn contract: keyword-only params, ``fit`` returns self).
+
+    Learned attributes (end in ``_``): ``metadata_``, ``encoder_``, ``device_``, ``seed_``,
+    ``precision_`` (of the training steps), ``loss_history_``, and ``privacy_`` (the
+    ``privacy.json`` ledger of a DP fit, else None).
+    """
+
+    name: ClassVar[str] = ""
+    model_format: ClassVar[int] = 1
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: Any, metadata: Metadata | str | os.PathLike | None = None, *,
@@ -240,17 +271,9 @@ class BaseSynthesizer:
             return int(np.random.SeedSequence().generate_state(1)[0] % (2**31 - 1))
         return int(self.random_state)
 
-    @contextmanager
     def _isolated_torch_rng(self, seed: int):
-        """Seed torch's global RNG (module init) for this block and restore it after.
-
-        Explicit draws use the model's own ``torch.Generator``; this covers the few
-        library calls that take none, without touching the caller's global state.
-        """
-        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
+        """:func:`isolated_torch_rng` on this model's device."""
+        return isolated_torch_rng(self.device_, seed)
 
     def _training_precision(self) -> str:
         """The arithmetic of this fit's training steps (``precision_``); float32 unless a model
@@ -287,18 +310,9 @@ class BaseSynthesizer:
             return torch.Generator(self.device_).manual_seed(int(random_state))
         return self._sample_generator
 
-    @contextmanager
     def _eval_mode(self):
-        """Put every network in eval mode for sampling; restore each one's mode after."""
-        modules = list(self._networks().values())
-        previous = [m.training for m in modules]
-        for m in modules:
-            m.eval()
-        try:
-            yield
-        finally:
-            for m, was_training in zip(modules, previous):
-                m.train(was_training)
+        """Every network in eval mode for sampling (:func:`eval_mode`)."""
+        return eval_mode(list(self._networks().values()))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -320,7 +334,7 @@ class BaseSynthesizer:
             "tabsynth_version": __version__,
             "model": self.name,
             "model_format": self.model_format,
-            "params": {k: _json_param(v) for k, v in self.get_params().items()},
+            "params": {k: json_param(v) for k, v in self.get_params().items()},
             "seed": self.seed_,
             "device": str(self.device_),  # where the networks and sampling generator lived
             "training_precision": self.precision_,
