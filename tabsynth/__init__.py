@@ -8,6 +8,9 @@ Typical use::
     synth = model.sample(10_000, conditions={"Revenue": True})
     model.save("runs/shoppers"); model = ts.load("runs/shoppers")
     private = ts.Autoregressive(dp=ts.DPConfig(epsilon=1.0)).fit(real)   # differentially private
+
+Images (MNIST GANs and VAE, augmentation, export, evaluation) live in ``tabsynth.images``
+(``ts.images``, imported on first use).
 """
 
 from tabsynth._version import __version__
@@ -24,3 +27,12 @@ __all__ = [
     "Autoregressive", "CTGAN", "ColumnMetadata", "DPConfig", "Metadata", "NotFittedError", "TVAE", "TableEncoder",
     "__version__", "evaluate", "load", "read_table", "save_model", "write_table",
 ]
+
+
+def __getattr__(name: str):
+    """``ts.images`` on first use (PEP 562), so ``import tabsynth`` does not load the image stack."""
+    if name == "images":
+        import importlib
+
+        return importlib.import_module("tabsynth.images")
+    raise AttributeError(f"module 'tabsynth' has no attribute {name!r}")

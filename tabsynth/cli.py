@@ -8,6 +8,7 @@
     tabsynth report --real R --synthetic S [--holdout H --target T] [--model MODEL_DIR] -o OUT
     tabsynth audit DATA [--model autoregressive|tvae|ctgan] [--epsilon E] --canaries M -o AUDIT_JSON
     tabsynth demo
+    tabsynth images fit|sample|augment|evaluate|demo   (see tabsynth.images.cli)
 
 Errors print one line and exit with status 1 (2 for bad usage); ``--debug`` shows the traceback.
 """
@@ -28,6 +29,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tabsynth.images.cli import images_app
 from tabsynth.io import read_table, same_file, write_table
 from tabsynth.metadata import Metadata
 from tabsynth.models import MODELS, load_model
@@ -36,6 +38,7 @@ from tabsynth.privacy import DPConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="tabsynth: turn a sensitive table into a synthetic one you can share.")
+app.add_typer(images_app, name="images")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 _state = {"debug": False}

@@ -114,3 +114,22 @@ def assert_dp_model_leaks_nothing():
             m["name"] for m in ledger["mechanisms"]}
 
     return check
+
+
+@pytest.fixture(scope="session")
+def mnist_train():
+    """MNIST's 60,000 training digits (``sample_data/mnist.npz``) as a ``tabsynth.images.ImageSet``."""
+    from tabsynth.images import load_images
+
+    path = SAMPLE_DATA / "mnist.npz"
+    if not path.is_file():
+        pytest.fail(f"Sample images '{path}' are missing from the checkout.")
+    return load_images(path, "train")
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    """MNIST's 10,000 test digits."""
+    from tabsynth.images import load_images
+
+    return load_images(SAMPLE_DATA / "mnist.npz", "test")

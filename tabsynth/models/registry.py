@@ -31,8 +31,9 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> BaseSynthesiz
 
     Returns
     -------
-    BaseSynthesizer
-        A fitted model (Autoregressive, CTGAN or TVAE), ready to ``sample``.
+    BaseSynthesizer or ImageSynthesizer
+        A fitted model (Autoregressive, CTGAN or TVAE; or an image model of
+        :mod:`tabsynth.images`), ready to ``sample``.
 
     Raises
     ------
@@ -45,6 +46,10 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> BaseSynthesiz
     saved = read_model_directory(path)
     # tabsynth 0.1 wrote the class name ("Autoregressive"); names are lower case since.
     name = str(saved.config.get("model", "")).lower()
+    from tabsynth.images.registry import IMAGE_MODELS
+
+    if name in IMAGE_MODELS:  # an image generator (tabsynth.images): same directory format
+        return IMAGE_MODELS[name]._from_saved(saved, resolve_device(device))
     if name not in MODELS:
         raise ValueError(f"'{saved.path}': unknown model {saved.config.get('model')!r}; "
                          f"expected one of {sorted(MODELS)}.")

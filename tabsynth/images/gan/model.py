@@ -1,0 +1,245 @@
+"""Class-conditional image GANs: ``MLPGAN`` (fully connected, the baseline) and ``DCGAN``.
+
+Both train with the non-saturating GAN loss (Goodfellow et al. 2014):
+discriminator ``softplus(-D(x, y)) + softplus(D(G(z, y'), y'))``, generator
+``softplus(-D(G(z, y'), y'))``, with fake labels ``y'`` drawn uniformly over the classes
+(never from the training labels, so the generator's input does not depend on real rows),
+Adam (lr 2e-4, betas (0.5, 0.999), Radford et al. 2016) and an exponential moving average of
+the generator's weights, from which the model samples (Yazici et al. 2019).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tabsynth.images.base import ImageSynthesizer
+from tabsynth.images.gan.networks import (DCGenerator, MLPDiscriminator, MLPGenerator, ProjectionDiscriminator,
+                                          dcgan_init)
+from tabsynth.models.training import exponential_moving_average
+from tabsynth.privacy.config import DPConfig
+
+
+class _GAN(ImageSynthesizer):
+    """The training loop both GANs share; subclasses build their two networks."""
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not (isinstance(self.latent_dim, int) and self.latent_dim >= 1):
+            raise ValueError(f"latent_dim must be a positive integer, got {self.latent_dim!r}.")
+        if not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay!r}.")
+
+    def _make_networks(self) -> tuple[nn.Module, nn.Module]:
+        raise NotImplementedError
+
+    def _build_networks(self) -> None:
+        self.generator_, self.discriminator_ = (m.to(self.device_) for m in self._make_networks())
+        self.ema_ = exponential_moving_average(self.generator_, self.ema_decay)
+        betas = (0.5, 0.999)
+        fused = True if self.device_.type in ("cpu", "cuda") else None
+        self._optimizers = {
+            "generator": torch.optim.Adam(self.generator_.parameters(), lr=self.lr, betas=betas, fused=fused),
+            "discriminator": torch.optim.Adam(self.discriminator_.parameters(), lr=self.lr, betas=betas, fused=fused)}
+
+    def _networks(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator_, "discriminator": self.discriminator_, "ema": self.ema_}
+
+    def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn((n, self.latent_dim), generator=generator, device=self.device_)  # (n, latent)
+
+    def _fake_labels(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randint(0, self.n_classes_, (n,), generator=generator, device=self.device_)  # (n,)
+
+    def _prepare_training(self, n_images: int) -> None:
+        self._engine = None
+        if getattr(self, "dp", None) is not None:
+            from tabsynth.images.private import private_trainer
+
+            self._engine = private_trainer(self, self.discriminator_, self._optimizers["discriminator"], n_images)
+
+    def _train_epoch(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        self.generator_.train()
+        self.discriminator_.train()
+        totals = {"discriminator": 0.0, "generator": 0.0}
+        private = self._engine is not None
+        batches = list(self._engine.batches()) if private else self._batches(len(x))
+        for index in batches:
+            index = index.to(self.device_)
+            step = self._private_discriminator_step if private else self._discriminator_step
+            totals["discriminator"] += step(x[index], y[index])
+            # Under DP the generator takes the expected batch size: its step must not depend on
+            # how many real images the Poisson draw picked.
+            totals["generator"] += self._generator_step(self._expected_batch() if private else len(index))
+            self.ema_.update_parameters(self.generator_)
+        return {k: v / max(len(batches), 1) for k, v in totals.items()}
+
+    def _expected_batch(self) -> int:
+        return max(2, round(self._engine.sample_rate * self._engine.n_rows))  # BatchNorm needs two
+
+    def _private_discriminator_step(self, real: torch.Tensor, labels: torch.Tensor) -> float:
+        """DP-SGD step of the discriminator: each real image's loss paired with one fresh fake image,
+        the pair's gradient clipped, noise added (the fake half holds no real data)."""
+        g = self._train_generator
+        fake_labels = self._fake_labels(len(real), g)
+        with torch.no_grad():
+            fake = self.generator_(self._noise(len(real), g), fake_labels)
+
+        def example_loss(call, image, label, fake_image, fake_label):
+            return F.softplus(-call(image[None], label[None]))[0] + F.softplus(call(fake_image[None], fake_label[None]))[0]
+
+        return self._engine.step(example_loss, real, labels, fake, fake_labels)
+
+    def _discriminator_step(self, real: torch.Tensor, labels: torch.Tensor) -> float:
+        g = self._train_generator
+        fake_labels = self._fake_labels(len(real), g)
+        with torch.no_grad():
+            fake = self.generator_(self._noise(len(real), g), fake_labels)  # (B, C, H, W)
+        loss = (F.softplus(-self.discriminator_(real, labels)).mean()
+                + F.softplus(self.discriminator_(fake, fake_labels)).mean())
+        optimizer = self._optimizers["discriminator"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    def _generator_step(self, n: int) -> float:
+        g = self._train_generator
+        labels = self._fake_labels(n, g)
+        loss = F.softplus(-self.discriminator_(self.generator_(self._noise(n, g), labels), labels)).mean()
+        optimizer = self._optimizers["generator"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        self._optimizers["discriminator"].zero_grad(set_to_none=True)  # D's grads from this pass are discarded
+        return float(loss.detach())
+
+    def _generate(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.ema_.module(self._noise(len(labels), generator), labels)  # (n, C, H, W) in [-1, 1]
+
+
+class MLPGAN(_GAN):
+    """Fully connected class-conditional GAN (Goodfellow et al. 2014; Mirza & Osindero 2014): the baseline.
+
+    Generator: (noise 100, label embedding) -> 256 -> 512 -> 1024 -> pixels (tanh);
+    discriminator: (pixels, one-hot label) -> 512 -> 256 -> logit, LeakyReLU 0.2 and dropout.
+
+    Parameters
+    ----------
+    epochs : int, default 30
+    batch_size : int, default 128
+    lr : float, default 2e-4
+        Adam step size of both networks.
+    latent_dim : int, default 100
+    ema_decay : float, default 0.999
+        Decay of the generator's weight average used for sampling.
+    device : str, default "auto"
+        "auto" (CUDA when present), "cpu" or "cuda".
+    random_state : int or None
+    verbose : bool, default True
+        Progress bar.
+
+    Examples
+    --------
+    >>> model = MLPGAN(epochs=1, random_state=0).fit("sample_data/mnist.npz")   # doctest: +SKIP
+    >>> images = model.sample(100, labels=7)                                      # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "mlp-gan"
+
+    def __init__(self, *, epochs: int = 30, batch_size: int = 128, lr: float = 2e-4, latent_dim: int = 100,
+                 ema_decay: float = 0.999, device: str = "auto", random_state: int | None = None,
+                 verbose: bool = True):
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.latent_dim = latent_dim
+        self.ema_decay = ema_decay
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_networks(self) -> tuple[nn.Module, nn.Module]:
+        return (MLPGenerator(self.latent_dim, self.n_classes_, self.image_shape_),
+                MLPDiscriminator(self.n_classes_, self.image_shape_))
+
+
+class DCGAN(_GAN):
+    """Class-conditional DCGAN (Radford, Metz & Chintala 2016) with a projection discriminator
+    (Miyato & Koyama 2018; see :mod:`tabsynth.images.gan.networks` for why projection).
+
+    Parameters
+    ----------
+    epochs : int, default 20
+    batch_size : int, default 128
+    lr : float, default 2e-4
+    latent_dim : int, default 100
+    width : int, default 64
+        Channels of the first discriminator / last generator convolution (the others are
+        2x and 4x).
+    discriminator_norm : {"auto", "batch", "group", "none"}, default "auto"
+        Normalisation of the discriminator: "auto" is BatchNorm (classic DCGAN); "group"
+        (GroupNorm) keeps every example's score a function of that example alone, as
+        DP-SGD needs.
+    ema_decay : float, default 0.999
+    dp : DPConfig or None, default None
+        Differentially private training: the discriminator (the only network that reads real
+        images) by DP-SGD (:mod:`tabsynth.images.private`: Poisson sampling, each real image's
+        loss term clipped with one paired fake image, calibrated noise; GroupNorm under
+        "auto"); the generator learns only from the discriminator's scores of fake images,
+        which is post-processing. The ledger is ``privacy_``.
+    device : str, default "auto"
+    random_state : int or None
+    verbose : bool, default True
+
+    Raises
+    ------
+    ValueError
+        At fit, on a bad hyperparameter or image sides not divisible by 4.
+    """
+
+    name: ClassVar[str] = "dcgan"
+
+    def __init__(self, *, epochs: int = 20, batch_size: int = 128, lr: float = 2e-4, latent_dim: int = 100,
+                 width: int = 64, discriminator_norm: str = "auto", ema_decay: float = 0.999,
+                 dp: DPConfig | None = None, device: str = "auto", random_state: int | None = None,
+                 verbose: bool = True):
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.latent_dim = latent_dim
+        self.width = width
+        self.discriminator_norm = discriminator_norm
+        self.ema_decay = ema_decay
+        self.dp = dp
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        self.dp = DPConfig.from_value(self.dp)
+        if self.dp is not None and self.discriminator_norm == "batch":
+            raise ValueError("discriminator_norm='batch' mixes the images of a batch, which DP-SGD cannot clip per "
+                             "image; use 'auto' or 'group' (GroupNorm) with dp.")
+        if self.discriminator_norm not in ("auto", "batch", "group", "none"):
+            raise ValueError("discriminator_norm must be 'auto', 'batch', 'group' or 'none', got "
+                             f"{self.discriminator_norm!r}.")
+        if not (isinstance(self.width, int) and self.width >= 4):
+            raise ValueError(f"width must be an integer >= 4, got {self.width!r}.")
+
+    def _resolved_norm(self) -> str:
+        if self.discriminator_norm == "auto":
+            return "group" if self.dp is not None else "batch"
+        return self.discriminator_norm
+
+    def _make_networks(self) -> tuple[nn.Module, nn.Module]:
+        generator = DCGenerator(self.latent_dim, self.n_classes_, self.image_shape_, width=self.width)
+        discriminator = ProjectionDiscriminator(self.n_classes_, self.image_shape_, width=self.width,
+                                                norm=self._resolved_norm())
+        dcgan_init(generator)
+        dcgan_init(discriminator)
+        return generator, discriminator
