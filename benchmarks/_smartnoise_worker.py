@@ -6,6 +6,8 @@ Called by benchmarks/dp_vs_peers.py (never imported by tabsynth)::
         --train train.parquet --out synthetic.parquet --rows 32561 --epsilon 1 --delta 1e-5 \\
         --categorical '["workclass", ...]' --continuous '["age", ...]'
 
+Key columns (``--ids``) are not fitted; the synthetic table gets fresh keys 1..rows.
+
 Synthesizers (smartnoise-synth 1.0.8 at their defaults): ``mst`` (McKenna et al. 2021),
 ``aim`` (McKenna et al. 2022) and ``dpctgan`` (its DP-CTGAN). Continuous columns have no
 declared bounds, so smartnoise's preprocessor spends ``--preprocessor-share`` of epsilon on
@@ -37,6 +39,9 @@ def main() -> None:
     parser.add_argument("--preprocessor-share", type=float, default=0.1)
     parser.add_argument("--categorical", required=True, help="JSON list")
     parser.add_argument("--continuous", required=True, help="JSON list")
+    parser.add_argument("--ids", default="[]", help="JSON list of key columns: left out of the fit (smartnoise "
+                                                    "takes only categorical and continuous columns) and written as "
+                                                    "fresh keys 1..rows, as tabsynth does")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -48,6 +53,9 @@ def main() -> None:
     torch.manual_seed(args.seed)
     train = pd.read_parquet(args.train)
     categorical, continuous = json.loads(args.categorical), json.loads(args.continuous)
+    ids = json.loads(args.ids)
+    order = list(train.columns)
+    train = train.drop(columns=ids)
     for name in categorical:  # smartnoise wants plain values; nulls as a category of their own
         train[name] = train[name].astype(object).where(train[name].notna(), "__null__").astype(str)
     start = time.perf_counter()
@@ -60,6 +68,9 @@ def main() -> None:
     sample_s = time.perf_counter() - start
     for name in categorical:
         synthetic[name] = synthetic[name].astype(str).replace("__null__", None)
+    for name in ids:
+        synthetic[name] = np.arange(1, len(synthetic) + 1)
+    synthetic = synthetic[order]
     synthetic.to_parquet(args.out)
     from importlib.metadata import version
 

@@ -83,9 +83,10 @@ def command(kind: str, name: str, train_path: Path, out_path: Path, rows: int, e
         return None
     categorical = [c.name for c in meta if c.kind == "categorical"]
     continuous = [c.name for c in meta if c.kind == "numerical"]
+    ids = [c.name for c in meta if c.kind == "id"]  # smartnoise refuses columns of no declared kind
     return [str(python), str(SMARTNOISE_WORKER), "--synth", name, "--train", str(train_path), "--out", str(out_path),
             "--rows", str(rows), "--epsilon", str(epsilon), "--delta", str(DELTA), "--seed", str(args.seed),
-            "--categorical", json.dumps(categorical), "--continuous", json.dumps(continuous)]
+            "--categorical", json.dumps(categorical), "--continuous", json.dumps(continuous), "--ids", json.dumps(ids)]
 
 
 def run_generator(kind: str, name: str, epsilon: float, train, holdout, target, meta, args, workdir: Path,
