@@ -232,23 +232,14 @@ class BaseSynthesizer(EstimatorParams):
         noise come from secret seeds (the saved seed must not reveal them).
         ``engine_options`` go to :class:`~tabsynth.privacy.dpsgd.DPSGD` (``mode``, ...).
         """
-        from tabsynth.privacy.accounting import Mechanism, calibrate_noise_multiplier
-        from tabsynth.privacy.dpsgd import DPSGD
-        from tabsynth.privacy.mechanisms import secret_seed
+        from tabsynth.privacy.dpsgd import calibrated_dp_sgd
 
-        ledger, dp = self.privacy_ledger_, self.dp
-        expected_batch = min(dp.expected_batch_size or self.batch_size, n_rows)
-        sample_rate = expected_batch / n_rows
-        steps = self.epochs * int(1 / sample_rate)
-        self.noise_multiplier_ = calibrate_noise_multiplier(ledger, sample_rate=sample_rate, steps=steps)
-        ledger.add(Mechanism("DP-SGD", list(columns), noise_std=self.noise_multiplier_ * dp.max_grad_norm,
-                             sensitivity=dp.max_grad_norm, steps=steps, sample_rate=sample_rate))
-        self.privacy_ = ledger.to_dict()
-        self._say("DP: privacy ledger\n" + ledger.summary())
-        return DPSGD(module, optimizer, n_rows=n_rows, expected_batch_size=expected_batch,
-                     noise_multiplier=self.noise_multiplier_, max_grad_norm=dp.max_grad_norm,
-                     sampling_generator=torch.Generator().manual_seed(secret_seed()),
-                     noise_generator=torch.Generator(self.device_).manual_seed(secret_seed()), **engine_options)
+        engine = calibrated_dp_sgd(self.privacy_ledger_, module, optimizer, n_rows=n_rows, batch_size=self.batch_size,
+                                   epochs=self.epochs, columns=columns, device=self.device_, **engine_options)
+        self.noise_multiplier_ = engine.noise_multiplier
+        self.privacy_ = self.privacy_ledger_.to_dict()
+        self._say("DP: privacy ledger\n" + self.privacy_ledger_.summary())
+        return engine
 
     def _say(self, message: str) -> None:
         """A line for the person running the fit (standard error), when ``verbose``."""

@@ -214,6 +214,35 @@ class DPSGD:
         return total / max(size, 1)
 
 
+def calibrated_dp_sgd(ledger, module: nn.Module, optimizer: torch.optim.Optimizer, *, n_rows: int, batch_size: int,
+                      epochs: int, columns: list[str], device: torch.device, **engine_options) -> DPSGD:
+    """Fix the DP-SGD steps, calibrate the noise so ``ledger`` meets its target, record the
+    mechanism in it, and return the engine that trains ``module``.
+
+    ``epochs`` expected passes of Poisson batches of ``ledger.config.expected_batch_size``
+    (else ``batch_size``) rows: ``epochs * int(n / batch)`` steps, never more. The Poisson
+    draws and the noise come from secret seeds (a saved seed must not reveal them). The
+    engine's ``noise_multiplier`` is the calibrated one. ``engine_options`` go to
+    :class:`DPSGD` (``mode``, ``physical_batch_size``, ...).
+    """
+    from tabsynth.privacy.accounting import Mechanism, calibrate_noise_multiplier
+    from tabsynth.privacy.mechanisms import secret_seed
+
+    dp = ledger.config
+    expected_batch = min(dp.expected_batch_size or batch_size, n_rows)
+    sample_rate = expected_batch / n_rows
+    steps = epochs * int(1 / sample_rate)
+    noise_multiplier = calibrate_noise_multiplier(ledger, sample_rate=sample_rate, steps=steps)
+    ledger.add(Mechanism("DP-SGD", list(columns), noise_std=noise_multiplier * dp.max_grad_norm,
+                         sensitivity=dp.max_grad_norm, steps=steps, sample_rate=sample_rate))
+    engine = DPSGD(module, optimizer, n_rows=n_rows, expected_batch_size=expected_batch,
+                   noise_multiplier=noise_multiplier, max_grad_norm=dp.max_grad_norm,
+                   sampling_generator=torch.Generator().manual_seed(secret_seed()),
+                   noise_generator=torch.Generator(device).manual_seed(secret_seed()), **engine_options)
+    engine.noise_multiplier = noise_multiplier
+    return engine
+
+
 def check_no_batch_norm(module: nn.Module) -> None:
     """Raise ValueError if ``module`` holds a BatchNorm layer (incompatible with per-example privacy)."""
     for name, layer in module.named_modules():

@@ -67,9 +67,9 @@ class _GAN(ImageSynthesizer):
         totals = {"discriminator": 0.0, "generator": 0.0}
         private = self._engine is not None
         batches = list(self._engine.batches()) if private else self._batches(len(x))
+        step = self._private_discriminator_step if private else self._discriminator_step
         for index in batches:
             index = index.to(self.device_)
-            step = self._private_discriminator_step if private else self._discriminator_step
             totals["discriminator"] += step(x[index], y[index])
             # Under DP the generator takes the expected batch size: its step must not depend on
             # how many real images the Poisson draw picked.
