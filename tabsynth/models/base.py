@@ -320,6 +320,11 @@ class BaseSynthesizer(EstimatorParams):
         FileExistsError
             If ``path`` is a file or a folder tabsynth did not write.
         """
+        write_model_directory(path, *self._saved_parts())
+
+    def _saved_parts(self) -> tuple[dict, dict[str, dict], dict[str, torch.Tensor]]:
+        """``(config, documents, tensors)`` of the model directory :meth:`save` writes (a
+        composite model, such as :class:`tabsynth.ParentChild`, nests these)."""
         self._check_fitted()
         config = {
             "tabsynth_version": __version__,
@@ -338,7 +343,7 @@ class BaseSynthesizer(EstimatorParams):
         tensors = {f"{name}.{k}": v for name, net in self._networks().items() for k, v in net.state_dict().items()}
         tensors.update({f"extra.{k}": v for k, v in self._state_tensors().items()})
         tensors["rng.sample"] = self._sample_generator.get_state()
-        write_model_directory(path, config, documents, tensors)
+        return config, documents, tensors
 
     @classmethod
     def _from_saved(cls, saved: SavedModel, device: torch.device) -> "BaseSynthesizer":

@@ -386,6 +386,57 @@ class Autoregressive(BaseSynthesizer):
         # number has bounds (v, v), so the decoder's clipping gives exactly v.
         return self.encoder_.inverse_transform(np.concatenate(parts), numpy_rng(generator), bounds)
 
+    def sample_given(self, given: Any, *, batch_size: int = 10_000, random_state: int | None = None) -> pd.DataFrame:
+        """One synthetic row per row of ``given``: its columns kept, the others drawn from
+        p(other columns | given columns) of that row (row-wise conditions, in batches).
+
+        Unlike :meth:`impute`, a null in ``given`` is a value (the column's null token), not a
+        hole: this is what a sequence model needs when "no previous event" is a fact.
+
+        Parameters
+        ----------
+        given : pandas.DataFrame or pyarrow.Table
+            ``(n, k)``: some of the learned columns (any order). Extra columns are refused.
+        batch_size : int, default 10000
+        random_state : int or None
+            Seed for this call (else the model's sampling stream advances).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``n`` rows with the training table's columns and dtypes, in its order; the given
+            columns hold ``given``'s values unchanged.
+
+        Raises
+        ------
+        NotFittedError
+        ValueError
+            If ``given`` names a column the model does not learn, is empty, or holds a null
+            in a column trained without nulls.
+        """
+        frame = as_dataframe(given).reset_index(drop=True)
+        generator = self._check_sample_call(max(len(frame), 1), batch_size, random_state)
+        columns = self.encoder_.columns_
+        unknown = [c for c in frame.columns if c not in columns]
+        if unknown:
+            raise ValueError(f"sample_given: column(s) {unknown} are not learned by this model; it learns {columns}.")
+        if len(frame) == 0:
+            raise ValueError("sample_given: the table of given values is empty (0 rows).")
+        for name in frame.columns:
+            if not self.metadata_[name].nullable and frame[name].isna().any():
+                raise ValueError(f"sample_given: column '{name}' holds nulls but was trained without them.")
+        full = frame.reindex(columns=self.metadata_.names)  # the other columns as placeholders
+        tokens = torch.as_tensor(self._tokens_allowing_nulls(full), device=self.device_)
+        fixed = [columns.index(c) for c in frame.columns]
+        parts = []
+        for start in range(0, len(frame), int(batch_size)):
+            chunk = tokens[start:start + int(batch_size)].clone()
+            parts.append(self._generate(chunk, given=[], masks={}, fixed=fixed, generator=generator).cpu().numpy())
+        result = self.encoder_.inverse_transform(np.concatenate(parts), numpy_rng(generator))
+        for name in frame.columns:  # a decoded bin would only approximate the given number
+            result[name] = frame[name].to_numpy()
+        return result
+
     def _parse_conditions(self, conditions: dict[str, Any]) -> tuple[dict, dict]:
         """-> (column: allowed-token mask tensor, column: numeric bounds for the in-bin draws)."""
         allowed, bounds = {}, {}
