@@ -8,6 +8,7 @@ Typical use::
     synth = model.sample(10_000, conditions={"Revenue": True})
     model.save("runs/shoppers"); model = ts.load("runs/shoppers")
     private = ts.Autoregressive(dp=ts.DPConfig(epsilon=1.0)).fit(real)   # differentially private
+    customers, transactions = ts.ParentChild(key="customer_id", order_by="date").fit(tx).sample(1_000)
 
 Images (MNIST GANs and VAE, augmentation, export, evaluation) live in ``tabsynth.images``
 (``ts.images``, imported on first use).
@@ -22,10 +23,12 @@ from tabsynth.models import CTGAN, TVAE, Autoregressive, NotFittedError
 from tabsynth.models import load_model as load
 from tabsynth.models import save_model
 from tabsynth.privacy import DPConfig
+from tabsynth.relational import ParentChild, evaluate_relational
 
 __all__ = [
-    "Autoregressive", "CTGAN", "ColumnMetadata", "DPConfig", "Metadata", "NotFittedError", "TVAE", "TableEncoder",
-    "__version__", "evaluate", "load", "read_table", "save_model", "write_table",
+    "Autoregressive", "CTGAN", "ColumnMetadata", "DPConfig", "Metadata", "NotFittedError", "ParentChild", "TVAE",
+    "TableEncoder", "__version__", "evaluate", "evaluate_relational", "load", "read_table", "save_model",
+    "write_table",
 ]
 
 

@@ -2,10 +2,14 @@
 
     tabsynth fit DATA -o MODEL_DIR [--model autoregressive|ctgan|tvae] [--epochs N] [--metadata JSON] [--seed S]
                                    [--epsilon E [--delta D]]   (differential privacy, any model)
+    tabsynth fit CHILD [CHILD2 ...] --key COL [--order-by COL] [--parent PARENT] -o MODEL_DIR   (parent-child)
     tabsynth sample MODEL_DIR -n N -o OUT [--condition COL=VALUE | COL=LOW..HIGH | COL=null ...] [--seed S]
+                                          (parent-child: N parents, OUT a folder, [--format csv|parquet])
     tabsynth impute MODEL_DIR DATA -o OUT [--seed S]
     tabsynth metadata DATA -o META_JSON [--schema-only]
     tabsynth report --real R --synthetic S [--holdout H --target T] [--model MODEL_DIR] -o OUT
+    tabsynth report --key COL [--order-by COL] --real CHILD --synthetic CHILD [--holdout CHILD]
+                    [--real-parents P --synthetic-parents P --holdout-parents P] [--target T | --calibration-end D]
     tabsynth audit DATA [--model autoregressive|tvae|ctgan] [--epsilon E] --canaries M -o AUDIT_JSON
     tabsynth demo
     tabsynth images fit|sample|augment|evaluate|demo   (see tabsynth.images.cli)
@@ -87,7 +91,8 @@ def _load_metadata(path: Optional[Path]) -> Optional[Metadata]:
 
 @app.command()
 def fit(
-    data: Path = typer.Argument(..., help="Training table (.csv, .csv.gz or .parquet)."),
+    data: list[Path] = typer.Argument(..., help="Training table (.csv, .csv.gz or .parquet); with --key, the "
+                                                "child table(s) of a parent-child fit."),
     output: Path = typer.Option(..., "-o", "--output", help="Directory to write the fitted model to."),
     model: ModelName = typer.Option(DEFAULT_MODEL, "--model", help="Model family."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1,
@@ -104,10 +109,33 @@ def fit(
                                             help="Fit with differential privacy at this total epsilon (every "
                                                  "statistic and DP-SGD, one accountant)."),
     delta: float = typer.Option(1e-5, "--delta", help="Total delta of a DP fit (below 1 / rows)."),
+    key: Optional[str] = typer.Option(None, "--key", help="Parent-child fit: the column linking each child row "
+                                                          "to its parent (customer id)."),
+    order_by: Optional[str] = typer.Option(None, "--order-by", help="Parent-child fit: the child column giving "
+                                                                    "the order (dates or integers)."),
+    parent: Optional[Path] = typer.Option(None, "--parent", help="Parent-child fit: the parent table (one row "
+                                                                 "per key); default: the set of keys."),
 ) -> None:
-    """Fit a model on DATA and save it to a directory (with checkpoints there during training)."""
-    _refuse_overwriting([data] + ([metadata] if metadata else []), output)
+    """Fit a model on DATA and save it to a directory (with checkpoints there during training).
+
+    With --key: a parent-child model (tabsynth.ParentChild) of the child table(s) DATA and
+    their parents (--parent, or the keys alone)."""
+    inputs = list(data) + [p for p in (metadata, parent) if p is not None]
+    _refuse_overwriting(inputs, output)
     check_model_destination(output)  # before a long fit, not after it
+    if key is not None:
+        if epsilon is not None or metadata is not None:
+            raise ValueError("--epsilon and --metadata are not available for parent-child fits (--key) yet.")
+        from tabsynth.relational.cli import fit_parent_child
+
+        fit_parent_child(data, output, key=key, order_by=order_by, parent=parent, epochs=epochs,
+                         batch_size=batch_size, device=device, seed=seed, quiet=quiet, console=console)
+        return
+    if order_by is not None or parent is not None:
+        raise ValueError("--order-by and --parent belong to a parent-child fit: give --key too.")
+    if len(data) != 1:
+        raise ValueError(f"Give one training table (got {len(data)}); several tables need --key (parent-child).")
+    data = data[0]
     dp = None
     if epsilon is not None:
         dp = DPConfig(epsilon=epsilon, delta=delta)
@@ -177,10 +205,18 @@ def sample(
                                 "or for several allowed categories of one column."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible samples."),
     device: str = typer.Option(DEFAULT_DEVICE, "--device", help=_DEVICE_HELP),
+    table_format: str = typer.Option("csv", "--format", help="Parent-child models: csv or parquet files."),
 ) -> None:
-    """Generate N synthetic rows from a saved model."""
+    """Generate N synthetic rows from a saved model (a parent-child model: N parents with their
+    children, one file per table in the folder OUTPUT)."""
     _refuse_overwriting([model_dir], output)
     estimator = load_model(model_dir, device=device)
+    if getattr(estimator, "name", None) == "parent-child":
+        from tabsynth.relational.cli import sample_parent_child
+
+        conditions = _parse_conditions(condition, estimator.parent_model_.metadata_) or None
+        return sample_parent_child(estimator, n, output, conditions=conditions, table_format=table_format,
+                                   seed=seed, console=console)
     start = time.perf_counter()
     conditions = _parse_conditions(condition, estimator.metadata_) or None
     frame = estimator.sample(n, conditions=conditions, random_state=seed)
@@ -241,18 +277,48 @@ def report(
     seed: int = typer.Option(0, "--seed"),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Model directory that generated SYNTHETIC: "
                                                                    "adds its differential-privacy ledger."),
+    key: Optional[str] = typer.Option(None, "--key", help="Relational report: REAL, SYNTHETIC and HOLDOUT are "
+                                                          "child tables linked to parents by this column."),
+    order_by: Optional[str] = typer.Option(None, "--order-by", help="Relational report: the children's order "
+                                                                    "column."),
+    real_parents: Optional[Path] = typer.Option(None, "--real-parents", help="Relational report: real parents."),
+    synthetic_parents: Optional[Path] = typer.Option(None, "--synthetic-parents",
+                                                     help="Relational report: synthetic parents."),
+    holdout_parents: Optional[Path] = typer.Option(None, "--holdout-parents",
+                                                   help="Relational report: held-out real parents."),
+    calibration_end: Optional[str] = typer.Option(None, "--calibration-end",
+                                                  help="Relational report: repeat-purchase task with features "
+                                                       "up to this date (e.g. 1997-09-30)."),
 ) -> None:
-    """Fidelity, utility and privacy-risk report of SYNTHETIC against REAL (and HOLDOUT)."""
+    """Fidelity, utility and privacy-risk report of SYNTHETIC against REAL (and HOLDOUT).
+
+    With --key: the relational report (cardinality, parent-to-child trends, sequence
+    coherence, and entity-level detection, utility and privacy)."""
     from tabsynth.evaluation import evaluate
 
-    inputs = [p for p in (real, synthetic, holdout, metadata) if p is not None]
+    parents = (real_parents, synthetic_parents, holdout_parents)
+    inputs = [p for p in (real, synthetic, holdout, metadata, *parents) if p is not None]
     for out in (output, json_output):
         if out is not None:
             _refuse_overwriting(inputs, out)
     under, over = _parse_thresholds(fail_under, "--fail-under"), _parse_thresholds(fail_over, "--fail-over")
-    result = evaluate(read_table(real), read_table(synthetic), None if holdout is None else read_table(holdout),
-                      target=target, metadata=_load_metadata(metadata), anonymeter=not no_anonymeter,
-                      random_state=seed, model=model_dir)
+    if key is not None:
+        from tabsynth.relational import evaluate_relational
+
+        def table(path):
+            return None if path is None else read_table(path)
+
+        result = evaluate_relational(table(real_parents), read_table(real), table(synthetic_parents),
+                                     read_table(synthetic), None if holdout is None else
+                                     (table(holdout_parents), read_table(holdout)), key=key, order_by=order_by,
+                                     target=target, calibration_end=calibration_end, random_state=seed)
+    else:
+        if any(p is not None for p in (order_by, calibration_end, *parents)):
+            raise ValueError("--order-by, --calibration-end and the --*-parents tables belong to the relational "
+                             "report: give --key too.")
+        result = evaluate(read_table(real), read_table(synthetic), None if holdout is None else read_table(holdout),
+                          target=target, metadata=_load_metadata(metadata), anonymeter=not no_anonymeter,
+                          random_state=seed, model=model_dir)
     result.to_html(output)
     if json_output is not None:
         result.to_json(json_output)

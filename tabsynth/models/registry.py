@@ -32,8 +32,8 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> BaseSynthesiz
     Returns
     -------
     BaseSynthesizer or ImageSynthesizer
-        A fitted model (Autoregressive, CTGAN or TVAE; or an image model of
-        :mod:`tabsynth.images`), ready to ``sample``.
+        A fitted model (Autoregressive, CTGAN or TVAE; a :class:`~tabsynth.ParentChild`; or an
+        image model of :mod:`tabsynth.images`), ready to ``sample``.
 
     Raises
     ------
@@ -50,6 +50,10 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> BaseSynthesiz
 
     if name in IMAGE_MODELS:  # an image generator (tabsynth.images): same directory format
         return IMAGE_MODELS[name]._from_saved(saved, resolve_device(device))
+    if name == "parent-child":  # tabsynth.relational: the flagship's parts in one directory
+        from tabsynth.relational.model import ParentChild
+
+        return ParentChild._from_saved(saved, resolve_device(device))
     if name not in MODELS:
         raise ValueError(f"'{saved.path}': unknown model {saved.config.get('model')!r}; "
                          f"expected one of {sorted(MODELS)}.")

@@ -1,0 +1,492 @@
+"""ParentChild: whole customers with their ordered histories, from the autoregressive flagship.
+
+See :mod:`tabsynth.relational.sequences` for the decomposition: a flagship model of the
+parents (with each parent's number of children and first order value as extra columns), and
+one flagship model per child table of p(child | parent, position, elapsed, previous children),
+sampled position by position for every parent at once.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from tabsynth._version import __version__
+from tabsynth.encoding.base import restore_dtype
+from tabsynth.metadata import ColumnMetadata, Metadata, as_dataframe
+from tabsynth.models.autoregressive import Autoregressive
+from tabsynth.models.base import EstimatorParams, NotFittedError, json_param, resolve_device
+from tabsynth.persistence import SavedModel, write_model_directory
+from tabsynth.relational import sequences as seq
+
+DEFAULT_CHILD = "children"
+
+
+class ParentChild(EstimatorParams):
+    """Parent-child synthesizer: a parent table and one or more ordered child tables.
+
+    Parameters
+    ----------
+    key : str
+        The column linking children to parents (the parent table's unique key).
+    order_by : str, dict of str -> str, or None, default None
+        The child column giving the order within a parent (datetimes, or strings that parse
+        as them, or integers); a dict maps child table names to theirs. Without it children
+        keep their input order and no order column is generated.
+    history : int, default 1
+        Previous children a child is conditioned on (the training window is ``history + 1``).
+    model_params : dict or None
+        Keyword arguments for every :class:`~tabsynth.Autoregressive` inside (``epochs``,
+        ``batch_size``, ``hidden_dim``, ...).
+    device : str, default "auto"
+    random_state : int or None
+    verbose : bool, default True
+
+    Attributes
+    ----------
+    parent_model_ : Autoregressive
+        Learns the parent columns, ``__n__.<table>`` and ``__start__.<table>``.
+    child_models_ : dict of str -> Autoregressive
+        One per child table, learning its step frame.
+    tables_ : list of str
+        Child table names (``"children"`` when ``fit`` got one DataFrame).
+    parents_derived_ : bool
+        Whether the parent table was the set of keys (``fit`` got no ``parents``).
+    parent_table_ : str
+        The parent table's name (``"parents"`` unless ``fit`` was told).
+
+    References
+    ----------
+    Zhang, Patki & Veeramachaneni (2022), "Sequential Models in the Synthetic Data Vault" (PAR);
+    Tiwald et al. (2025), "TabularARGN" (the flagship, and MOSTLY AI's context + sequence models).
+    """
+
+    name = "parent-child"
+    model_format = 1
+
+    def __init__(self, *, key: str, order_by: str | dict[str, str] | None = None, history: int = 1,
+                 model_params: dict | None = None, device: str = "auto", random_state: int | None = None,
+                 verbose: bool = True):
+        self.key = key
+        self.order_by = order_by
+        self.history = history
+        self.model_params = model_params
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, children: Any, parents: Any = None, *, parent_table_name: str | None = None) -> "ParentChild":
+        """Learn the parents and their children's sequences.
+
+        Parameters
+        ----------
+        children : DataFrame, Arrow table, or dict of str -> either
+            The child table(s), each with the ``key`` column (and its ``order_by`` column).
+        parents : DataFrame, Arrow table or None
+            One row per parent with a unique ``key``; without it the parent table is the set
+            of keys found in the children (no parent attributes).
+        parent_table_name : str or None
+            The parent table's name (``parent_table_``; the CLI names output files by it);
+            default ``"parents"``.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            If a key column is missing, null or (in the parents) repeated, a child key is absent
+            from the parents, an ``order_by`` column is missing or does not parse, a column name
+            starts with ``__`` (reserved), or ``history`` / ``model_params`` are bad.
+        """
+        self._check_params()
+        tables = self._as_tables(children)
+        scales = {name: self._scale(name, frame) for name, frame in tables.items()}
+        self.parents_derived_ = parents is None
+        self.parent_table_ = parent_table_name or "parents"
+        if parents is None:
+            keys = pd.unique(pd.concat([frame[self.key] for frame in tables.values()], ignore_index=True))
+            parents = pd.DataFrame({self.key: keys})
+        parents = as_dataframe(parents).reset_index(drop=True)
+        seq.check_parent_key(parents, self.key)
+        seq.check_columns(parents, "parents")
+        for name, frame in tables.items():
+            seq.check_child_keys(frame, parents, self.key, name)
+        self.device_ = resolve_device(self.device)
+        self.seed_ = int(np.random.SeedSequence(self.random_state).generate_state(1)[0] % (2**31 - 1))
+        seeds = np.random.default_rng(self.seed_).integers(0, 2**31 - 1, size=len(tables) + 1)
+        sorted_tables = {name: seq.sort_children(frame, self.key, None if scales[name] is None
+                                                 else scales[name].to_numbers(frame[scales[name].column]))
+                         for name, frame in tables.items()}
+        derived = seq.parent_frame(parents, self.key, sorted_tables, scales)
+        self._record_schema(parents, tables, scales)
+        self._say(f"Parents: {len(parents):,} rows; fitting the parent model")
+        self.parent_model_ = self._flagship(int(seeds[0])).fit(derived)
+        self.child_models_ = {}
+        for (name, frame), seed in zip(sorted_tables.items(), seeds[1:]):
+            steps = seq.step_frame(frame, derived, parents[self.key], self.key, scales[name],
+                                   self.child_columns_[name], self.history)
+            self._say(f"Child table '{name}': {len(frame):,} rows; fitting its sequence model")
+            self.child_models_[name] = self._flagship(int(seed)).fit(steps, metadata=seq.step_metadata(steps, self.history))
+        self._rng = np.random.default_rng(self.seed_ + 1)
+        return self
+
+    def _check_params(self) -> None:
+        if not isinstance(self.key, str) or not self.key:
+            raise ValueError(f"key must be the name of the key column, got {self.key!r}.")
+        if isinstance(self.history, bool) or not isinstance(self.history, int) or not 1 <= self.history <= 16:
+            raise ValueError(f"history must be an integer from 1 to 16 (previous children each child sees), "
+                             f"got {self.history!r}.")
+        if self.model_params is not None and not isinstance(self.model_params, dict):
+            raise ValueError(f"model_params must be a dict of Autoregressive arguments, got {self.model_params!r}.")
+        for reserved in ("random_state", "device", "verbose", "dp"):
+            if reserved in (self.model_params or {}):
+                raise ValueError(f"model_params may not set '{reserved}'; ParentChild sets it (give it to "
+                                 "ParentChild itself).")
+
+    def _as_tables(self, children: Any) -> dict[str, pd.DataFrame]:
+        tables = children if isinstance(children, dict) else {DEFAULT_CHILD: children}
+        if not tables:
+            raise ValueError("children must be a table or a non-empty dict of named tables.")
+        result = {}
+        for name, frame in tables.items():
+            frame = as_dataframe(frame).reset_index(drop=True)
+            if len(frame) == 0:
+                raise ValueError(f"Child table '{name}' is empty (0 rows).")
+            seq.check_columns(frame, name)
+            if self.key not in frame.columns:
+                raise ValueError(f"Child table '{name}' has no key column '{self.key}'; its columns are "
+                                 f"{list(frame.columns)}.")
+            result[str(name)] = frame
+        return result
+
+    def _order_column(self, name: str) -> str | None:
+        if isinstance(self.order_by, dict):
+            return self.order_by.get(name)
+        return self.order_by
+
+    def _scale(self, name: str, frame: pd.DataFrame) -> seq.OrderScale | None:
+        column = self._order_column(name)
+        if column is None:
+            return None
+        if column not in frame.columns:
+            raise ValueError(f"order_by column '{column}' is not in child table '{name}'; its columns are "
+                             f"{list(frame.columns)}.")
+        return seq.order_scale(frame[column], column, name)
+
+    def _record_schema(self, parents: pd.DataFrame, tables: dict[str, pd.DataFrame], scales: dict) -> None:
+        """What sampling needs to rebuild the tables' shape: columns, key and order dtypes."""
+        self.tables_ = list(tables)
+        self.parent_columns_ = list(parents.columns)
+        self.table_columns_ = {name: list(frame.columns) for name, frame in tables.items()}
+        self.child_columns_ = {name: [c for c in frame.columns if c not in (self.key, self._order_column(name))]
+                               for name, frame in tables.items()}
+        self.scales_ = scales
+        self.order_metadata_ = {name: Metadata.infer(frame[[scales[name].column]])[scales[name].column]
+                                for name, frame in tables.items() if scales[name] is not None}
+        keys = parents[self.key]
+        self.key_dtype_ = str(keys.dtype)
+        if pd.api.types.is_integer_dtype(keys):
+            self.key_start_ = int(keys.max()) + 1  # fresh keys after the real ones: none is real
+            self.key_prefix_ = None
+        else:
+            text = keys.astype(str)
+            prefix = "syn-"
+            while text.str.startswith(prefix).any():  # a prefix no real key has: none is real
+                prefix = "syn" + prefix
+            self.key_start_, self.key_prefix_ = 1, prefix
+
+    def _flagship(self, seed: int) -> Autoregressive:
+        return Autoregressive(**(self.model_params or {}), device=self.device, random_state=seed,
+                              verbose=self.verbose)
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            tqdm.write(message)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "child_models_"):
+            raise NotFittedError("This ParentChild is not fitted yet; call fit(children, parents) or "
+                                 "tabsynth.load(path) first.")
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, n: int, conditions: dict[str, Any] | None = None, *, random_state: int | None = None
+               ) -> tuple[pd.DataFrame, pd.DataFrame | dict[str, pd.DataFrame]]:
+        """Generate ``n`` synthetic parents with their children.
+
+        Parameters
+        ----------
+        n : int
+            Parents.
+        conditions : dict or None
+            Conditions on parent columns, as in :meth:`tabsynth.Autoregressive.sample`; the
+            children are drawn given the conditioned parents.
+        random_state : int or None
+            Seed for this call (else the model's own stream advances).
+
+        Returns
+        -------
+        (parents, children)
+            ``parents``: ``n`` rows with the parent table's columns and fresh unique keys (none
+            is a real key); ``children``: the child table (a dict of them when ``fit`` got a
+            dict), its ``key`` column holding the synthetic parents' keys, each parent's
+            children consecutive and in order.
+
+        Raises
+        ------
+        NotFittedError
+        ValueError
+            On a bad ``n`` or a condition the parent model refuses.
+        """
+        self._check_fitted()
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer number of parents, got {n!r}.")
+        rng = self._call_rng(random_state)
+        derived = self.parent_model_.sample(int(n), conditions, random_state=_seed(rng))
+        keys = self._fresh_keys(int(n))
+        parents = derived[[c for c in derived.columns if not c.startswith(seq.RESERVED)]].copy()
+        parents.insert(self.parent_columns_.index(self.key), self.key, keys)
+        parents = parents[self.parent_columns_]
+        return parents, self._children_of(derived, keys, rng)
+
+    def sample_children(self, parents: Any, *, random_state: int | None = None
+                        ) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """Generate histories for given parent rows (real, edited or hand-made customers).
+
+        Each parent's number of children and first order value are drawn given its columns,
+        then its children given the parent, as in :meth:`sample`.
+
+        Parameters
+        ----------
+        parents : DataFrame or Arrow table
+            Rows with the parent table's columns and a unique ``key`` column (any values: they
+            are kept and carried by the children).
+        random_state : int or None
+
+        Returns
+        -------
+        DataFrame (or dict of them, one per child table)
+            Children carrying the given keys.
+
+        Raises
+        ------
+        NotFittedError
+        ValueError
+            If the key or a parent column is missing, the key is null or repeated, or a value
+            is not one the parent model knows.
+        """
+        self._check_fitted()
+        frame = as_dataframe(parents).reset_index(drop=True)
+        seq.check_parent_key(frame, self.key, table="given parents")
+        missing = [c for c in self.parent_columns_ if c not in frame.columns]
+        if missing:
+            raise ValueError(f"The given parents lack column(s) {missing} of the parent table.")
+        rng = self._call_rng(random_state)
+        own = [c for c in self.parent_columns_ if c != self.key and c in self.parent_model_.encoder_.columns_]
+        if own:
+            derived = self.parent_model_.sample_given(frame[own], random_state=_seed(rng))
+        else:
+            derived = self.parent_model_.sample(len(frame), random_state=_seed(rng))
+        return self._children_of(derived, frame[self.key].to_numpy(), rng)
+
+    def _call_rng(self, random_state: int | None) -> np.random.Generator:
+        return self._rng if random_state is None else np.random.default_rng(random_state)
+
+    def _fresh_keys(self, n: int) -> np.ndarray:
+        numbers = np.arange(self.key_start_, self.key_start_ + n)
+        if self.key_prefix_ is None:
+            return numbers.astype(self.key_dtype_)
+        return np.array([f"{self.key_prefix_}{i}" for i in numbers], dtype=object)
+
+    def _children_of(self, derived: pd.DataFrame, keys: np.ndarray, rng: np.random.Generator):
+        derived = self._consistent_starts(derived, rng)
+        tables = {name: self._sequences(name, derived, keys, rng) for name in self.tables_}
+        return tables if self.tables_ != [DEFAULT_CHILD] else tables[DEFAULT_CHILD]
+
+    def _consistent_starts(self, derived: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """A parent drawn with children but no first order value (the null that parents without
+        children of that table have) gets one imputed from the parent model, given the rest of
+        its row."""
+        derived = derived.reset_index(drop=True)
+        for name, scale in self.scales_.items():
+            start = seq.START_PREFIX + name
+            if scale is None or start not in derived.columns:
+                continue
+            holes = np.flatnonzero(derived[start].isna().to_numpy() & (derived[seq.N_PREFIX + name].to_numpy() > 0))
+            if len(holes):
+                filled = self.parent_model_.impute(derived.iloc[holes], random_state=_seed(rng))
+                derived.loc[holes, start] = filled[start].to_numpy()
+        return derived
+
+    def _sequences(self, name: str, derived: pd.DataFrame, keys: np.ndarray, rng: np.random.Generator
+                   ) -> pd.DataFrame:
+        """Child table ``name`` for the parents in ``derived``, generated position by position,
+        each position one batched call over every parent whose sequence is that long."""
+        model, scale = self.child_models_[name], self.scales_[name]
+        learned = model.encoder_.columns_
+        lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64).clip(min=0)
+        context = derived.add_prefix(seq.PARENT_PREFIX).reset_index(drop=True)
+        context = context[[c for c in context.columns if c in learned]]
+        own_columns = self.child_columns_[name] + ([seq.GAP] if scale is not None else [])
+        recent: list[dict[str, np.ndarray]] = []  # recent[k - 1][column]: value k children back, per parent
+        averaged = [c for c in own_columns if seq.MEAN_PREFIX + c in learned]
+        sums = {c: np.zeros(len(derived)) for c in averaged}
+        counts = {c: np.zeros(len(derived)) for c in averaged}
+        elapsed = np.zeros(len(derived))
+        parts = []
+        for position in range(int(lengths.max(initial=0))):
+            active = np.flatnonzero(lengths > position)
+            given = context.iloc[active].reset_index(drop=True)
+            if seq.POSITION in learned:
+                given[seq.POSITION] = position
+            if scale is not None and seq.ELAPSED in learned:
+                given[seq.ELAPSED] = elapsed[active]
+            for k in range(1, self.history + 1):
+                for column in own_columns:
+                    lagged = seq.lag_name(k, column)
+                    if lagged in learned:
+                        values = recent[k - 1][column][active] if k <= len(recent) else None
+                        given[lagged] = _typed(values, len(active), model.metadata_[lagged])
+            for column in averaged:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    mean = sums[column][active] / counts[column][active]
+                given[seq.MEAN_PREFIX + column] = np.where(counts[column][active] > 0, mean, np.nan)
+            rows = model.sample_given(given, random_state=_seed(rng))
+            own = rows[[c for c in own_columns if c in rows.columns]].copy()
+            if scale is not None:
+                gap = np.asarray(own[seq.GAP], dtype=np.float64).clip(min=0) if position > 0 else np.zeros(len(own))
+                own[seq.GAP] = gap.astype(np.int64) if model.metadata_[seq.GAP].is_integer else gap
+                elapsed[active] += gap
+                own["__elapsed_now__"] = elapsed[active]
+            for column in averaged:
+                if seq.counts_in_mean(column, position):
+                    values = pd.to_numeric(own[column], errors="coerce").to_numpy(dtype=np.float64)
+                    present = ~np.isnan(values)
+                    sums[column][active] += np.where(present, values, 0.0)
+                    counts[column][active] += present
+            own["__row__"] = active
+            parts.append(own)
+            latest = {column: np.empty(len(derived), dtype=object) for column in own_columns}
+            for column in own_columns:
+                latest[column][active] = own[column].to_numpy(dtype=object)
+            recent = [latest] + recent[: self.history - 1]
+        return self._assemble(name, parts, derived, keys)
+
+    def _assemble(self, name: str, parts: list[pd.DataFrame], derived: pd.DataFrame, keys: np.ndarray
+                  ) -> pd.DataFrame:
+        """Steps -> the child table: grouped by parent, in order, with keys and order values."""
+        scale, columns = self.scales_[name], self.table_columns_[name]
+        if not parts:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        steps = pd.concat(parts, ignore_index=True)
+        steps["__step__"] = np.arange(len(steps))
+        steps = steps.sort_values(["__row__", "__step__"], kind="stable").reset_index(drop=True)
+        rows = steps["__row__"].to_numpy()
+        table = pd.DataFrame({self.key: keys[rows]})
+        if scale is not None:
+            starts = scale.to_numbers(derived[seq.START_PREFIX + name].iloc[rows].reset_index(drop=True))
+            values = scale.from_numbers(starts + steps["__elapsed_now__"].to_numpy())
+            table[scale.column] = _restore_order(values, self.order_metadata_[name])
+        for column in self.child_columns_[name]:
+            table[column] = steps[column].to_numpy()
+        return table[columns]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model to directory ``path``: one tabsynth model directory (see
+        :mod:`tabsynth.persistence`) whose files hold each inner model's part, keyed by
+        ``parent`` and ``child.<table>``. Atomic; tensors only.
+
+        Raises
+        ------
+        NotFittedError
+        FileExistsError
+            If ``path`` is a file or a folder tabsynth did not write.
+        """
+        self._check_fitted()
+        parts = {"parent": self.parent_model_, **{f"child.{n}": m for n, m in self.child_models_.items()}}
+        config = {"tabsynth_version": __version__, "model": self.name, "model_format": self.model_format,
+                  "params": {k: json_param(v) for k, v in self.get_params().items()}, "seed": self.seed_,
+                  "schema": self._schema_state(), "rng": self._rng.bit_generator.state, "parts": {}}
+        documents = {"metadata.json": {}, "encoder.json": {}}
+        tensors: dict[str, torch.Tensor] = {}
+        for part, model in parts.items():
+            part_config, part_documents, part_tensors = model._saved_parts()
+            config["parts"][part] = part_config
+            for file in documents:
+                documents[file][part] = part_documents[file]
+            tensors.update({f"{part}/{k}": v for k, v in part_tensors.items()})
+        write_model_directory(path, config, documents, tensors)
+
+    def _schema_state(self) -> dict:
+        return {"tables": self.tables_, "parent_columns": self.parent_columns_,
+                "table_columns": self.table_columns_, "child_columns": self.child_columns_,
+                "scales": {n: None if s is None else s.to_dict() for n, s in self.scales_.items()},
+                "order_metadata": {n: Metadata([m]).to_dict() for n, m in self.order_metadata_.items()},
+                "key_dtype": self.key_dtype_, "key_start": self.key_start_, "key_prefix": self.key_prefix_,
+                "parents_derived": self.parents_derived_,
+                "parent_table": self.parent_table_}
+
+    @classmethod
+    def _from_saved(cls, saved: SavedModel, device: torch.device) -> "ParentChild":
+        """Rebuild from a read model directory (see :meth:`save`).
+
+        Raises
+        ------
+        ValueError
+            If the directory was written in another format.
+        """
+        config = saved.config
+        if config.get("model_format") != cls.model_format:
+            raise ValueError(f"'{saved.path}' was saved by tabsynth {config.get('tabsynth_version', '?')} in "
+                             f"parent-child format {config.get('model_format')!r}; this tabsynth ({__version__}) "
+                             f"reads format {cls.model_format}. Re-fit the model with this version.")
+        model = cls(**config["params"])
+        model.seed_, model.device_ = config["seed"], device
+        schema = config["schema"]
+        model.tables_, model.parent_columns_ = schema["tables"], schema["parent_columns"]
+        model.table_columns_, model.child_columns_ = schema["table_columns"], schema["child_columns"]
+        model.scales_ = {n: None if s is None else seq.OrderScale(**s) for n, s in schema["scales"].items()}
+        model.order_metadata_ = {n: next(iter(Metadata.from_dict(m))) for n, m in schema["order_metadata"].items()}
+        model.key_dtype_, model.key_start_ = schema["key_dtype"], schema["key_start"]
+        model.key_prefix_, model.parents_derived_ = schema["key_prefix"], schema["parents_derived"]
+        model.parent_table_ = schema["parent_table"]
+        inner = {}
+        for part, part_config in config["parts"].items():
+            documents = {file: saved.documents[file][part] for file in ("metadata.json", "encoder.json")}
+            tensors = {k[len(part) + 1:]: v for k, v in saved.tensors.items() if k.startswith(part + "/")}
+            inner[part] = Autoregressive._from_saved(SavedModel(saved.path, part_config, documents, tensors), device)
+        model.parent_model_ = inner.pop("parent")
+        model.child_models_ = {part[len("child."):]: m for part, m in inner.items()}
+        model._rng = np.random.default_rng()
+        model._rng.bit_generator.state = config["rng"]
+        return model
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**31 - 1))
+
+
+def _typed(values: np.ndarray | None, n: int, meta: ColumnMetadata) -> pd.Series:
+    """A lag column for ``sample_given``: the generated values (or nulls before the sequence
+    starts) in the kind the child model learned them as."""
+    series = pd.Series([None] * n if values is None else values, dtype=object)
+    if meta.kind == "numerical":
+        return pd.to_numeric(series, errors="coerce")
+    if meta.kind == "datetime":
+        return pd.to_datetime(series, errors="coerce")
+    return series
+
+
+def _restore_order(values: pd.Series, meta: ColumnMetadata) -> pd.Series:
+    """Generated order values in the input column's dtype (strings written back in their format)."""
+    if meta.kind == "datetime" and meta.datetime_format:
+        return values.dt.strftime(meta.datetime_format)
+    return restore_dtype(values, meta)
