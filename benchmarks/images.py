@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--augmentation-gain", action="store_true")
     parser.add_argument("--gain-generator", default="vae")
     parser.add_argument("--gain-seeds", type=int, default=10)
+    parser.add_argument("--gain-sizes", default="100,500,1000", help="Real labelled images N, comma list.")
+    parser.add_argument("--gain-steps", type=int, default=3000, help="Optimiser steps of each generator fit.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--save", action="store_true")
@@ -100,8 +102,9 @@ def main() -> None:
                   f"{'met' if target['met'] else 'MISSED'}")
     result = {"rows": rows}
     if args.augmentation_gain:
-        gain = ti.augmentation_gain(train, test, seeds=args.gain_seeds, generator=args.gain_generator,
-                                    verbose=not args.quiet)
+        gain = ti.augmentation_gain(train, test, sizes=tuple(int(n) for n in args.gain_sizes.split(",")),
+                                    seeds=args.gain_seeds, generator=args.gain_generator,
+                                    generator_steps=args.gain_steps, verbose=not args.quiet)
         result["augmentation_gain"] = gain
         print(f"\naugmentation gain ({args.gain_generator}, {args.gain_seeds} seeds, {gain['seconds']:.0f} s):")
         for size, row in gain["sizes"].items():
