@@ -45,7 +45,7 @@ def run_par(parents, children, key, order_by, n_parents):
     context = [c for c in parents.columns if c != key]
     table = children.merge(parents, on=key, how="left")
     start = time.perf_counter()
-    metadata = Metadata.detect_from_dataframe(table, table_name="table")
+    metadata = Metadata.detect_from_dataframes({"table": table})
     metadata.update_column(column_name=key, sdtype="id", table_name="table")
     metadata.set_sequence_key(key, table_name="table")
     if order_by:
@@ -77,7 +77,7 @@ def run_hma(parents, children, key, order_by, n_parents):
     synthesizer.fit(tables)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
-    sampled = synthesizer.sample(scale=n_parents / len(parents))
+    sampled = synthesizer.sample_scale(scale=n_parents / len(parents))
     sample_s = time.perf_counter() - start
     return sampled["parents"], sampled["children"][list(children.columns)], fit_s, sample_s
 
