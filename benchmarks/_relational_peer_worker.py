@@ -51,10 +51,11 @@ def run_par(parents, children, key, order_by, n_parents):
     if order_by:
         metadata.set_sequence_index(order_by, table_name="table")
     synthesizer = PARSynthesizer(metadata, context_columns=context)
-    synthesizer.fit(table)
+    synthesizer.fit({"table": table})  # SDV 2.0: tables travel as {name: DataFrame}
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     sampled = synthesizer.sample(num_sequences=n_parents)
+    sampled = sampled["table"] if isinstance(sampled, dict) else sampled
     sample_s = time.perf_counter() - start
     syn_parents = sampled[[key, *context]].drop_duplicates(key).reset_index(drop=True)
     return syn_parents, sampled[list(children.columns)], fit_s, sample_s
