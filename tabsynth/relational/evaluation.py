@@ -28,7 +28,7 @@ from tabsynth.evaluation.metrics import Metric
 from tabsynth.evaluation.report import Report, Section
 from tabsynth.evaluation.tables import EvaluationTables
 from tabsynth.metadata import as_dataframe
-from tabsynth.relational.sequences import order_scale, sort_children
+from tabsynth.relational.sequences import OrderScale, order_scale, sort_children
 
 REPEAT_TARGET = "buys_again"
 HEADLINE = ["relational.cardinality", "relational.parent_child_trends", "relational.gap_shape",
@@ -52,11 +52,9 @@ def _parents(parents: Any, tables: dict[str, pd.DataFrame], key: str) -> pd.Data
 
 
 def _order_numbers(frame: pd.DataFrame, column: str, table: str) -> np.ndarray:
-    """Order values as numbers: days for datetimes, the integers themselves otherwise."""
+    """Order values as numbers: days for datetimes (whatever their resolution), the integers otherwise."""
     scale = order_scale(frame[column], column, table)
-    if scale.kind == "integer":
-        return frame[column].to_numpy(dtype=np.float64)
-    return pd.to_datetime(frame[column]).astype("datetime64[ns]").astype(np.int64).to_numpy() / 86_400e9
+    return OrderScale(column, scale.kind, "D" if scale.kind == "datetime" else "1").to_numbers(frame[column])
 
 
 def _sorted(frame: pd.DataFrame, key: str, numbers: np.ndarray | None) -> tuple[pd.DataFrame, np.ndarray | None]:
@@ -144,18 +142,19 @@ def _aggregates(frame: pd.DataFrame, key: str, order: str | None, numbers: np.nd
 
 
 def _gaps(keys: pd.Series, numbers: np.ndarray) -> np.ndarray:
-    """Within-sequence differences of sorted order numbers; NaN at each sequence's first child."""
+    """Within-sequence differences of sorted values; NaN at each sequence's first child."""
     same = np.zeros(len(keys), dtype=bool)
     same[1:] = keys.to_numpy()[1:] == keys.to_numpy()[:-1]
-    gaps = np.full(len(keys), np.nan)
-    gaps[1:] = np.diff(numbers)
-    return np.where(same, gaps, np.nan)
+    return np.where(same, np.diff(np.asarray(numbers, dtype=np.float64), prepend=np.nan), np.nan)
 
 
 # ---------------------------------------------------------------------- the relational section
 def relational_section(real: tuple, synthetic: tuple, holdout: tuple | None, *, key: str,
-                       order_by: str | dict | None, max_rows: int, random_state: int) -> Section:
+                       order_by: str | dict | None, max_rows: int, random_state: int,
+                       entity_tables: EvaluationTables | None = None) -> Section:
     """Cardinality, child shapes and pair trends, parent-to-child trends, sequence coherence.
+
+    ``entity_tables``: the real and synthetic entity tables when the caller has them (else built).
 
     ``real``, ``synthetic``, ``holdout``: ``(parents, {name: children})``.
     """
@@ -167,7 +166,11 @@ def relational_section(real: tuple, synthetic: tuple, holdout: tuple | None, *, 
                                  max_rows=max_rows, rng=rng)
         details["tables"][name] = figures
         per_table.append(figures)
-    details["parent_child_pairs"] = _parent_child_pairs(real, synthetic, key, order_by, max_rows, rng)
+    if entity_tables is None:
+        entity_tables = EvaluationTables.prepare(*(entity_table(p, c, key=key, order_by=order_by)
+                                                   for p, c in (real, synthetic)))
+    parent_columns = [c for c in real[0].columns if c != key]
+    details["parent_child_pairs"] = _parent_child_pairs(entity_tables, parent_columns, max_rows, rng)
     trends, trends_note = fidelity.pair_trends(details["parent_child_pairs"]) if details["parent_child_pairs"] \
         else (None, "the parent table has no column besides the key")
 
@@ -242,16 +245,18 @@ def _sequence_statistics(children: pd.DataFrame, key: str, order: str | None, nu
     """Gaps, lag-1 differences and per-sequence lag-1 autocorrelations of one child table."""
     numbers = None if order is None else _order_numbers(children, order, name)
     frame, numbers = _sorted(children, key, numbers)
-    same = np.zeros(len(frame), dtype=bool)
-    same[1:] = frame[key].to_numpy()[1:] == frame[key].to_numpy()[:-1]
-    out = {"gap_shape": None if numbers is None else np.diff(numbers, prepend=np.nan)[same],
+    out = {"gap_shape": None if numbers is None else _finite(_gaps(frame[key], numbers)),
            "lag_difference_shape": {}, "autocorrelation": {}}
     groups = pd.factorize(frame[key])[0]
     for column in numeric:
         values = frame[column].to_numpy(dtype=np.float64)
-        out["lag_difference_shape"][column] = np.diff(values, prepend=np.nan)[same]
+        out["lag_difference_shape"][column] = _finite(_gaps(frame[key], values))
         out["autocorrelation"][column] = _autocorrelations(values, groups)
     return out
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return values[np.isfinite(values)]
 
 
 def _autocorrelations(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -283,13 +288,10 @@ def _ks(a: np.ndarray, b: np.ndarray) -> float | None:
     return None if len(a) == 0 or len(b) == 0 else float(fidelity.ks_complement(a, b))
 
 
-def _parent_child_pairs(real, synthetic, key, order_by, max_rows, rng) -> list[dict]:
-    """Pair trends between each parent column and each aggregate of the children."""
-    parent_columns = [c for c in real[0].columns if c != key]
+def _parent_child_pairs(tables: EvaluationTables, parent_columns: list[str], max_rows: int, rng) -> list[dict]:
+    """Pair trends between each parent column and each aggregate of the children (entity tables)."""
     if not parent_columns:
         return []
-    entities = [entity_table(p, c, key=key, order_by=order_by) for p, c in (real, synthetic)]
-    tables = EvaluationTables.prepare(entities[0], entities[1])
     a, b = fidelity.subsample(tables.real, max_rows, rng), fidelity.subsample(tables.synthetic, max_rows, rng)
     pairs = fidelity.pair_scores(tables, a, b)
     parents = set(parent_columns)
@@ -352,12 +354,13 @@ def evaluate_relational(real_parents: Any, real_children: Any, synthetic_parents
     entity_tables = EvaluationTables.prepare(entities["real"], entities["synthetic"], entities.get("holdout"))
     sections = {
         "relational": run_section("relational", lambda: relational_section(
-            real, synthetic, held, key=key, order_by=order_by, max_rows=max_rows, random_state=random_state),
+            real, synthetic, held, key=key, order_by=order_by, max_rows=max_rows, random_state=random_state,
+            entity_tables=entity_tables),
             on_error),
         "fidelity": run_section("fidelity", lambda: fidelity.fidelity_section(
             entity_tables, max_rows=max_rows, random_state=random_state), on_error),
         "utility": run_section("utility", lambda: utility.utility_section(
-            _utility_tables(real, synthetic, held, key, order_by, target, calibration_end),
+            _utility_tables(real, synthetic, held, entities, key, order_by, target, calibration_end),
             max_rows=max_rows, random_state=random_state), on_error),
         "privacy": run_section("privacy", lambda: privacy.privacy_section(
             entity_tables, max_rows=privacy_rows, anonymeter=False, random_state=random_state), on_error),
@@ -380,11 +383,10 @@ def _pair(parents: Any, children: Any, key: str) -> tuple[pd.DataFrame, dict[str
     return _parents(parents, tables, key), tables
 
 
-def _utility_tables(real, synthetic, holdout, key, order_by, target, calibration_end) -> EvaluationTables:
-    if calibration_end is None:
-        frames = [None if pair is None else entity_table(*pair, key=key, order_by=order_by)
-                  for pair in (real, synthetic, holdout)]
-        return EvaluationTables.prepare(frames[0], frames[1], frames[2], target=target)
+def _utility_tables(real, synthetic, holdout, entities, key, order_by, target, calibration_end) -> EvaluationTables:
+    if calibration_end is None:  # the whole histories: the entity tables already built
+        return EvaluationTables.prepare(entities["real"], entities["synthetic"], entities.get("holdout"),
+                                        target=target)
     frames = [None if pair is None else repeat_purchase_table(*pair, key=key, order_by=order_by,
                                                               calibration_end=calibration_end)
               for pair in (real, synthetic, holdout)]
