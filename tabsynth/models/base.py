@@ -36,6 +36,7 @@ import torch
 from tabsynth._version import __version__
 from tabsynth.metadata import Metadata, as_dataframe
 from tabsynth.persistence import SavedModel, check_model_destination, write_model_directory
+from tabsynth.privacy.units import PrivacyUnits
 
 
 def json_param(value: Any) -> Any:
@@ -130,7 +131,8 @@ class BaseSynthesizer(EstimatorParams):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: Any, metadata: Metadata | str | os.PathLike | None = None, *,
-            checkpoint_dir: str | os.PathLike | None = None, checkpoint_every: int = 25) -> "BaseSynthesizer":
+            checkpoint_dir: str | os.PathLike | None = None, checkpoint_every: int = 25,
+            privacy_units: Any = None, ledger=None) -> "BaseSynthesizer":
         """Learn the table's distribution.
 
         Parameters
@@ -145,6 +147,18 @@ class BaseSynthesizer(EstimatorParams):
             its last checkpoint (``config.json`` records ``epochs_trained``). Checked before
             training starts: it must be new, empty or a tabsynth model directory.
         checkpoint_every : int, default 25
+        privacy_units : array-like of shape (n_rows,) or None
+            DP mode only (the autoregressive model): which person each row belongs to (any
+            hashable values, no nulls). The privacy unit becomes the person with all their
+            rows (user-level DP): DP-SGD samples persons by Poisson sampling and bounds each
+            person's summed gradient (each of a person's ``k`` rows is clipped to
+            ``max_grad_norm / k``); the encoder's statistics come from one random row per
+            person. ``delta`` must then be below 1 / persons. None: one row is one person.
+        ledger : PrivacyLedger or None
+            DP mode: record this fit's mechanisms into an existing ledger (whose ``config``
+            is this fit's target, composed with what the ledger already holds), so several
+            models fitted on the same people share one budget
+            (:class:`~tabsynth.relational.ParentChild`). None: a fresh ledger for ``dp``.
 
         Returns
         -------
@@ -155,6 +169,7 @@ class BaseSynthesizer(EstimatorParams):
         ValueError
             On an empty table, columns missing from ``data``, invalid values for the
             metadata, an all-null column, or a bad hyperparameter (messages name them).
+            ``privacy_units`` without ``dp``, of the wrong length or with nulls.
         FileExistsError
             If ``checkpoint_dir`` is a file or a folder tabsynth did not write.
         """
@@ -168,8 +183,9 @@ class BaseSynthesizer(EstimatorParams):
         self.seed_ = self._choose_seed()
         self.device_ = resolve_device(self.device)
         self.precision_ = self._training_precision()
+        self._units = self._check_privacy_units(privacy_units, len(frame), ledger)
         if getattr(self, "dp", None) is not None:
-            self._release_private_encoder(frame, declared)
+            self._release_private_encoder(frame, declared, ledger)
         else:
             metadata = Metadata.infer(frame) if declared is None else declared
             frame = metadata.check_frame(frame, what="training table")
@@ -196,21 +212,46 @@ class BaseSynthesizer(EstimatorParams):
         self._sample_generator = torch.Generator(self.device_).manual_seed(self.seed_ + 1)
         return self
 
-    def _release_private_encoder(self, frame: pd.DataFrame, declared: Metadata | None) -> None:
+    def _check_privacy_units(self, units: Any, n_rows: int, ledger) -> "PrivacyUnits | None":
+        """``fit``'s ``privacy_units`` and ``ledger`` checked -> :class:`PrivacyUnits` or None."""
+        private = getattr(self, "dp", None) is not None
+        if ledger is not None and not private:
+            raise ValueError("ledger is a DP option: give the model dp=DPConfig(...) too.")
+        if units is None:
+            return None
+        if not private:
+            raise ValueError("privacy_units is a DP option (it says which rows are one person); give the model "
+                             "dp=DPConfig(...) too, or drop privacy_units.")
+        if not self._supports_privacy_units:
+            raise ValueError(f"{type(self).__name__} has no person-level DP; privacy_units works with "
+                             "Autoregressive. Reduce the table to one row per person for this model.")
+        return PrivacyUnits.from_values(units, n_rows)
+
+    _supports_privacy_units = False
+
+    def _release_private_encoder(self, frame: pd.DataFrame, declared: Metadata | None, ledger=None) -> None:
         """DP mode: the public schema, then the encoder from DP-released statistics only.
 
         Sets ``metadata_`` and ``encoder_`` (holding public and released values only) and
-        ``privacy_ledger_`` (with the preprocessing mechanisms; the training loop adds
-        DP-SGD). Prints which facts were taken from the data without noise.
+        ``privacy_ledger_`` (``ledger`` when given, else a fresh one, holding the
+        preprocessing mechanisms; the training loop adds DP-SGD). Prints which facts were
+        taken from the data without noise. With privacy units, the statistics are released
+        from one random row per unit, so each unit adds one row to each histogram.
         """
         from tabsynth.privacy.accounting import PrivacyLedger
         from tabsynth.privacy.mechanisms import secret_seed
         from tabsynth.privacy.schema import public_schema
 
-        self.dp.check_rows(len(frame))
+        units = self._units
+        self.dp.check_rows(len(frame) if units is None else units.n_units)
         schema, notes = public_schema(frame, declared)
-        self.privacy_ledger_ = PrivacyLedger(self.dp)
+        self.privacy_ledger_ = ledger if ledger is not None else PrivacyLedger(self.dp)
         rng = np.random.default_rng(secret_seed())  # never from the saved seed (see privacy.mechanisms)
+        if units is not None:
+            self.privacy_ledger_.neighbouring = "add or remove one person (privacy unit) with all their rows"
+            notes.append(f"DP: the privacy unit is the person ({units.n_units:,} persons, {len(frame):,} rows); the "
+                         "encoder's statistics come from one random row per person.")
+            frame = frame.iloc[units.one_row_each(rng)].reset_index(drop=True)
         self.metadata_, self.encoder_, more = self._release_encoder(frame, schema, self.privacy_ledger_, rng)
         self.privacy_ = None  # set once the training mechanism is in the ledger
         self.privacy_notes_ = notes + more

@@ -15,6 +15,7 @@ Gaussian Sparse Histogram Mechanism" (the simple bound, which their exact one im
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -56,6 +57,8 @@ class Mechanism:
     epsilon_alone : float
         Epsilon of this mechanism by itself at the ledger's accountant delta (filled in by
         :meth:`PrivacyLedger.add`).
+    part : str
+        The model of a composite fit that ran it ("parent", "child.<table>"), "" otherwise.
     """
 
     name: str
@@ -67,6 +70,7 @@ class Mechanism:
     threshold: float | None = None
     threshold_delta: float = 0.0
     epsilon_alone: float = field(default=float("nan"))
+    part: str = ""
 
     @property
     def noise_multiplier(self) -> float:
@@ -95,9 +99,18 @@ class PrivacyLedger:
     >>> ledger.epsilon()                                          # doctest: +SKIP
     """
 
-    def __init__(self, config: DPConfig):
+    def __init__(self, config: DPConfig, neighbouring: str = "add or remove one row"):
         self.config = config
+        self.neighbouring = neighbouring
         self.mechanisms: list[Mechanism] = []
+
+    def stage(self, config: DPConfig) -> "PrivacyLedger":
+        """A view of this ledger with another target: it shares (and adds to) the same
+        mechanisms, and calibration against it composes with everything recorded so far.
+        One budget spent in stages by several models (see ``ParentChild``)."""
+        view = PrivacyLedger(config, self.neighbouring)
+        view.mechanisms = self.mechanisms
+        return view
 
     def add(self, mechanism: Mechanism) -> Mechanism:
         """Record ``mechanism`` (computing its own epsilon) and return it."""
@@ -131,7 +144,7 @@ class PrivacyLedger:
             "accountant": ACCOUNTANT,
             "accountant_delta": self.config.accountant_delta,
             "partition_selection_delta": self.threshold_delta,
-            "neighbouring": "add or remove one row",
+            "neighbouring": self.neighbouring,
             "mechanisms": [{**asdict(m), "noise_multiplier": m.noise_multiplier} for m in self.mechanisms],
         }
 
@@ -169,6 +182,40 @@ def zcdp_budget(epsilon: float, delta: float) -> float:
     """
     log_term = math.log(1.0 / delta)
     return (math.sqrt(log_term + epsilon) - math.sqrt(log_term)) ** 2
+
+
+def zcdp_to_epsilon(rho: float, delta: float) -> float:
+    """The (epsilon, delta)-DP that rho-zCDP implies (Bun & Steinke 2016): rho + 2 sqrt(rho log(1/delta))."""
+    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
+
+
+def staged_configs(config: DPConfig, n_stages: int) -> list[DPConfig]:
+    """One budget spent by ``n_stages`` models in turn, on one ledger.
+
+    Stage k's config is the *cumulative* target after k + 1 stages: each stage gets an equal
+    share of the zCDP budget rho (converted back to epsilon; the last stage's target is
+    ``config.epsilon`` itself), its preprocessing the configured share of its own rho, and
+    its partition selection 1 / n_stages of the threshold delta, with the accountant delta
+    of ``config`` unchanged. Calibrating each stage against the ledger of everything before
+    it (:meth:`PrivacyLedger.stage`) then lands the PLD total on ``config``'s target.
+
+    Returns
+    -------
+    list of DPConfig, ``n_stages`` long
+    """
+    delta = config.accountant_delta
+    rho = zcdp_budget(config.epsilon, delta)
+    threshold = config.threshold_delta / n_stages
+    stage_delta = delta + threshold  # so that accountant_delta stays ``delta``
+    configs = []
+    for k in range(n_stages):
+        cumulative = rho * (k + 1) / n_stages
+        epsilon = config.epsilon if k == n_stages - 1 else zcdp_to_epsilon(cumulative, delta)
+        # preprocessing_share * zcdp_budget(epsilon) = the configured share of this stage's rho
+        share = config.preprocessing_share * (rho / n_stages) / zcdp_budget(epsilon, delta)
+        configs.append(dataclasses.replace(config, epsilon=epsilon, delta=stage_delta, preprocessing_share=share,
+                                           threshold_delta_share=threshold / stage_delta))
+    return configs
 
 
 def preprocessing_noise_std(config: DPConfig, sensitivity_squares: float) -> float:

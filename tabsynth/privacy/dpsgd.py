@@ -121,7 +121,8 @@ class DPSGD:
         for indices in self.sampler:
             yield torch.as_tensor(indices, dtype=torch.long)
 
-    def ghost_step(self, batch_losses: Callable[[], torch.Tensor], size: int) -> float:
+    def ghost_step(self, batch_losses: Callable[[], torch.Tensor], size: int,
+                   shares: torch.Tensor | None = None) -> float:
         """One noisy step by ghost clipping.
 
         Parameters
@@ -131,6 +132,11 @@ class DPSGD:
             pass of the module (its layers' hooks capture what the norms need).
         size : int
             Rows in the batch (``b``; 0 still takes a noisy step).
+        shares : ``(b,)`` float tensor or None
+            Person-level DP (:mod:`tabsynth.privacy.units`): row i is clipped to
+            ``shares[i] * max_grad_norm``, the shares of one person's rows summing to at most
+            1, so each person's contribution has norm at most ``max_grad_norm``; the engine's
+            Poisson sampling is then over persons. None: every row clipped to the norm.
 
         Returns
         -------
@@ -161,7 +167,11 @@ class DPSGD:
             if missing:
                 raise RuntimeError(f"DP-SGD: no per-example norm for {missing}; add their layers' parameters to "
                                    "norm_pass_inputs.")
-            coefficients = self.hooks.get_clipping_coef()
+            if shares is None:
+                coefficients = self.hooks.get_clipping_coef()
+            else:  # Opacus' coefficient with a per-row bound
+                bound = self.hooks.max_grad_norm * shares.to(losses.device)
+                coefficients = (bound / (self.hooks.get_norm_sample().to(losses.device) + 1e-6)).clamp(max=1.0)
             self.hooks.disable_hooks()
             # Pass 2: the clipped sum, sum_i c_i grad_i, as one ordinary backward.
             (coefficients.to(losses.device) * losses).sum().backward()

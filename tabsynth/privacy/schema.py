@@ -57,8 +57,21 @@ def public_schema(frame: pd.DataFrame, declared: Metadata | None) -> tuple[Metad
     return Metadata(columns), notes
 
 
+def schema_only(metadata: Metadata) -> Metadata:
+    """``metadata`` with every value fact cleared (categories, bounds, decimals of floats,
+    null rates, constants' values): kinds, dtypes, nullability and formats only, as
+    :func:`public_schema` infers them. For metadata a program derived from the data (which
+    :func:`public_schema` would otherwise take as declared public)."""
+    return Metadata([_schema_only(column) for column in metadata])
+
+
 def _schema_only(column: ColumnMetadata) -> ColumnMetadata:
-    kind = "categorical" if column.kind == "constant" else column.kind
+    kind = column.kind
+    if kind == "constant":
+        # A constant's value is a fact of the data: a datetime one keeps its public kind (its
+        # range is released as any datetime's); any other becomes a category released by
+        # partition selection.
+        kind = "datetime" if str(column.dtype).startswith("datetime64") else "categorical"
     boolean = column.dtype == "bool"
     return dataclasses.replace(
         column, kind=kind, null_rate=0.0, minimum=None, maximum=None, value=None,

@@ -178,3 +178,19 @@ def test_schema_only_metadata_holds_no_value_and_drives_a_dp_fit(shoppers, tmp_p
     model = ts.Autoregressive(epochs=1, verbose=False, dp=ts.DPConfig(epsilon=3.0)).fit(shoppers.head(3000),
                                                                                          metadata=meta)
     assert model.privacy_["epsilon"] <= 3.0
+
+
+def test_a_constant_datetime_column_stays_a_datetime_under_dp_and_saves(credit, tmp_path):
+    # The credit statements all start in April 2005: a constant datetime, whose value is a
+    # fact of the data. Under DP it keeps its public kind (its range released with noise)
+    # rather than becoming a category of Timestamps that JSON cannot hold.
+    frame = credit.head(3000).assign(statement=pd.Timestamp("2005-04-01"))
+    model = ts.Autoregressive(epochs=1, random_state=0, verbose=False,
+                              dp=ts.DPConfig(epsilon=3.0)).fit(frame)
+    assert model.metadata_["statement"].kind == "datetime"
+    model.save(tmp_path / "model")
+    restored = ts.load(tmp_path / "model")
+    sample = restored.sample(200, random_state=1)
+    assert pd.api.types.is_datetime64_any_dtype(sample["statement"])
+    spread = (sample["statement"] - pd.Timestamp("2005-04-01")).abs().max()
+    assert spread < pd.Timedelta(days=400)

@@ -157,6 +157,8 @@ class Autoregressive(BaseSynthesizer):
         elif history:  # DP mode keeps the last epoch
             self.best_epoch_ = history[-1]["epoch"]
 
+    _supports_privacy_units = True  # DP-SGD by ghost clipping takes per-row clipping shares
+
     def _release_encoder(self, frame: pd.DataFrame, schema: Metadata, ledger: PrivacyLedger,
                          rng: np.random.Generator) -> tuple[Metadata, TokenTable, list[str]]:
         release = release_token_table(frame, schema, ledger, rng, n_bins=self.n_bins, clip_quantile=self.clip_quantile)
@@ -224,11 +226,14 @@ class Autoregressive(BaseSynthesizer):
     def _fit_private(self, tokens: torch.Tensor) -> None:
         """DP-SGD for a fixed number of steps, the noise calibrated so the ledger meets its target."""
         n, n_columns = tokens.shape
+        units = self._units  # person-level DP: Poisson sampling of persons, rows clipped to shares
+        batcher = None if units is None else units.batcher(self.device_)
         # Output biases from the released (noisy) token counts: post-processing, free.
         self.network_.start_from_marginals([torch.as_tensor(c, dtype=torch.float32) for c in self._released_counts])
         optimizer = adam(self.network_.parameters(), self.learning_rate, 0.0, betas=(0.9, 0.999))
         # Ghost clipping: the network's layers see the batch second (see ColumnAR).
-        engine = self._private_trainer(self.network_, optimizer, n, list(self.encoder_.columns_),
+        engine = self._private_trainer(self.network_, optimizer, n if units is None else units.n_units,
+                                       list(self.encoder_.columns_),
                                        mode="ghost", batch_first=False,
                                        # Every layer lies between the loss and the embedding, except the
                                        # map of hidden columns, whose input is the mask.
@@ -240,9 +245,10 @@ class Autoregressive(BaseSynthesizer):
         for epoch in progress:
             start = time.perf_counter()
             for indices in engine.batches():
-                batch = tokens[indices.to(self.device_)]
+                rows, shares = (indices.to(self.device_), None) if batcher is None else batcher.rows(indices)
+                batch = tokens[rows]
                 positions = training_positions(len(batch), n_columns, self._train_generator, self.device_)
-                engine.ghost_step(lambda: self._row_nll(batch, visibility(positions)), len(batch))
+                engine.ghost_step(lambda: self._row_nll(batch, visibility(positions)), len(batch), shares)
             self.loss_history_.append({"epoch": epoch, "seconds": time.perf_counter() - start})
             self._end_of_epoch(epoch)
         progress.close()
