@@ -124,12 +124,13 @@ def fit(
     _refuse_overwriting(inputs, output)
     check_model_destination(output)  # before a long fit, not after it
     if key is not None:
-        if epsilon is not None or metadata is not None:
-            raise ValueError("--epsilon and --metadata are not available for parent-child fits (--key) yet.")
+        if metadata is not None:
+            raise ValueError("--metadata is not available for parent-child fits (--key) yet.")
         from tabsynth.relational.cli import fit_parent_child
 
         fit_parent_child(data, output, key=key, order_by=order_by, parent=parent, epochs=epochs,
-                         batch_size=batch_size, device=device, seed=seed, quiet=quiet, console=console)
+                         batch_size=batch_size, device=device, seed=seed, quiet=quiet, console=console,
+                         dp=None if epsilon is None else DPConfig(epsilon=epsilon, delta=delta))
         return
     if order_by is not None or parent is not None:
         raise ValueError("--order-by and --parent belong to a parent-child fit: give --key too.")

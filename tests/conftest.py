@@ -133,3 +133,25 @@ def mnist_test():
     from tabsynth.images import load_images
 
     return load_images(SAMPLE_DATA / "mnist.npz", "test")
+
+
+@pytest.fixture(scope="session")
+def cdnow_transactions() -> pd.DataFrame:
+    """CDNOW transaction lines (69,659 x 4, 23,570 customers); skips when ../shared is absent."""
+    path = SHARED_DATA / "cdnow" / "cdnow_transactions.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} is not there (../shared beside the checkout)")
+    return tabsynth.read_table(path)
+
+
+@pytest.fixture(scope="session")
+def cdnow_customers(cdnow_transactions):
+    """``cdnow_customers(n, seed)``: the transaction lines of ``n`` CDNOW customers drawn at random."""
+    import numpy as np
+
+    def draw(n_customers: int, seed: int) -> pd.DataFrame:
+        keys = np.random.default_rng(seed).choice(transactions["customer_id"].unique(), n_customers, replace=False)
+        return transactions[transactions["customer_id"].isin(keys)].reset_index(drop=True)
+
+    transactions = cdnow_transactions
+    return draw

@@ -22,9 +22,14 @@ from tabsynth.metadata import ColumnMetadata, Metadata, as_dataframe
 from tabsynth.models.autoregressive import Autoregressive
 from tabsynth.models.base import EstimatorParams, NotFittedError, json_param, resolve_device
 from tabsynth.persistence import SavedModel, write_model_directory
+from tabsynth.privacy.config import DPConfig
+from tabsynth.privacy.schema import schema_only
 from tabsynth.relational import sequences as seq
 
 DEFAULT_CHILD = "children"
+# Children per parent and table kept under DP when max_children is not given: a public,
+# data-independent bound on a parent's rows (the person-level clipping divides among them).
+DP_MAX_CHILDREN = 16
 
 
 class ParentChild(EstimatorParams):
@@ -46,6 +51,20 @@ class ParentChild(EstimatorParams):
     device : str, default "auto"
     random_state : int or None
     verbose : bool, default True
+    dp : DPConfig or None, default None
+        Differential privacy with the parent as the privacy unit: neighbouring datasets
+        differ by one parent with all its children. The budget is spent in stages on one
+        ledger (:func:`~tabsynth.privacy.accounting.staged_configs`): the parent model's DP
+        fit (one row per parent), then each child table's model with person-level DP-SGD
+        (:mod:`tabsynth.privacy.units`: Poisson sampling of parents, each of a parent's ``k``
+        windows clipped to ``max_grad_norm / k``; its statistics from one random child per
+        parent). ``privacy_`` is the whole ledger. Under DP the synthetic keys are text
+        (``syn-1``, ...), read from nothing; each parent keeps at most ``max_children``
+        children per table.
+    max_children : int or None, default None
+        Keep each parent's first ``max_children`` children (in order) of every table; None
+        keeps all, except under ``dp`` where it defaults to 16 (a person's rows must be
+        bounded, and the cap must not come from the data).
 
     Attributes
     ----------
@@ -59,6 +78,8 @@ class ParentChild(EstimatorParams):
         Whether the parent table was the set of keys (``fit`` got no ``parents``).
     parent_table_ : str
         The parent table's name (``"parents"`` unless ``fit`` was told).
+    privacy_ : dict or None
+        DP fits: the ledger of every mechanism of every inner model (``privacy.json``).
 
     References
     ----------
@@ -71,8 +92,10 @@ class ParentChild(EstimatorParams):
 
     def __init__(self, *, key: str, order_by: str | dict[str, str] | None = None, history: int = 1,
                  model_params: dict | None = None, device: str = "auto", random_state: int | None = None,
-                 verbose: bool = True):
+                 verbose: bool = True, dp: DPConfig | None = None, max_children: int | None = None):
         self.key = key
+        self.dp = dp
+        self.max_children = max_children
         self.order_by = order_by
         self.history = history
         self.model_params = model_params
@@ -125,18 +148,59 @@ class ParentChild(EstimatorParams):
         sorted_tables = {name: seq.sort_children(frame, self.key, None if scales[name] is None
                                                  else scales[name].to_numbers(frame[scales[name].column]))
                          for name, frame in tables.items()}
+        cap = self._children_cap()
+        if cap is not None:
+            sorted_tables = {name: seq.first_children(frame, self.key, cap) for name, frame in sorted_tables.items()}
         derived = seq.parent_frame(parents, self.key, sorted_tables, scales)
         self._record_schema(parents, tables, scales)
+        stages = self._privacy_stages(len(tables) + 1)
         self._say(f"Parents: {len(parents):,} rows; fitting the parent model")
-        self.parent_model_ = self._flagship(int(seeds[0])).fit(derived)
+        self.parent_model_ = self._fit_part("parent", int(seeds[0]), derived, None, None, stages)
         self.child_models_ = {}
         for (name, frame), seed in zip(sorted_tables.items(), seeds[1:]):
             steps = seq.step_frame(frame, derived, parents[self.key], self.key, scales[name],
                                    self.child_columns_[name], self.history)
+            metadata = seq.step_metadata(steps, self.history)
             self._say(f"Child table '{name}': {len(frame):,} rows; fitting its sequence model")
-            self.child_models_[name] = self._flagship(int(seed)).fit(steps, metadata=seq.step_metadata(steps, self.history))
+            units = frame[self.key].to_numpy() if self.dp is not None else None
+            self.child_models_[name] = self._fit_part(f"child.{name}", int(seed), steps, metadata, units, stages)
+        self.privacy_ = None if self.dp is None else self._ledger.to_dict()
+        if self.dp is not None:
+            self._say("DP: the whole ledger (parent and child models)\n" + self._ledger.summary())
+            del self._ledger, self._fitted_parts
         self._rng = np.random.default_rng(self.seed_ + 1)
         return self
+
+    def _children_cap(self) -> int | None:
+        if self.max_children is None and self.dp is not None:
+            return DP_MAX_CHILDREN
+        return self.max_children
+
+    def _privacy_stages(self, n_parts: int) -> list | None:
+        """DP: the shared ledger (``_ledger``) and one cumulative target per inner model."""
+        if self.dp is None:
+            return None
+        from tabsynth.privacy.accounting import PrivacyLedger, staged_configs
+
+        self._ledger = PrivacyLedger(self.dp, neighbouring="add or remove one parent with all its children")
+        self._fitted_parts: list[str] = []
+        return staged_configs(self.dp, n_parts)
+
+    def _fit_part(self, part: str, seed: int, frame: pd.DataFrame, metadata: Metadata | None, units, stages
+                  ) -> Autoregressive:
+        """Fit one inner flagship model; under DP on its stage of the shared ledger, with a
+        schema of kinds only (no value facts of the data declared public) and ``units``
+        (each row's parent key) as the privacy units."""
+        if stages is None:
+            return self._flagship(seed).fit(frame, metadata=metadata)
+        config = stages[len(self._fitted_parts)]  # parts fit in turn: parent, then each child table
+        start = len(self._ledger.mechanisms)
+        model = self._flagship(seed, dp=config).fit(frame, metadata=None if metadata is None else schema_only(metadata),
+                                                     privacy_units=units, ledger=self._ledger.stage(config))
+        for mechanism in self._ledger.mechanisms[start:]:
+            mechanism.part = part
+        self._fitted_parts.append(part)
+        return model
 
     def _check_params(self) -> None:
         if not isinstance(self.key, str) or not self.key:
@@ -150,6 +214,10 @@ class ParentChild(EstimatorParams):
             if reserved in (self.model_params or {}):
                 raise ValueError(f"model_params may not set '{reserved}'; ParentChild sets it (give it to "
                                  "ParentChild itself).")
+        self.dp = DPConfig.from_value(self.dp)
+        if self.max_children is not None and (isinstance(self.max_children, bool) or not isinstance(
+                self.max_children, int) or self.max_children < 1):
+            raise ValueError(f"max_children must be a positive integer or None, got {self.max_children!r}.")
 
     def _as_tables(self, children: Any) -> dict[str, pd.DataFrame]:
         tables = children if isinstance(children, dict) else {DEFAULT_CHILD: children}
@@ -189,11 +257,17 @@ class ParentChild(EstimatorParams):
         self.child_columns_ = {name: [c for c in frame.columns if c not in (self.key, self._order_column(name))]
                                for name, frame in tables.items()}
         self.scales_ = scales
-        self.order_metadata_ = {name: Metadata.infer(frame[[scales[name].column]])[scales[name].column]
-                                for name, frame in tables.items() if scales[name] is not None}
+        self.order_metadata_ = {}
+        for name, frame in tables.items():
+            if scales[name] is not None:
+                meta = Metadata.infer(frame[[scales[name].column]])[scales[name].column]
+                # DP: the order column's kind, dtype and format only (its range is not public)
+                self.order_metadata_[name] = meta if self.dp is None else schema_only(Metadata([meta]))[meta.name]
         keys = parents[self.key]
         self.key_dtype_ = str(keys.dtype)
-        if pd.api.types.is_integer_dtype(keys):
+        if self.dp is not None:  # read nothing from the keys: text keys from a fixed prefix
+            self.key_dtype_, self.key_start_, self.key_prefix_ = "object", 1, "syn-"
+        elif pd.api.types.is_integer_dtype(keys):
             self.key_start_ = int(keys.max()) + 1  # fresh keys after the real ones: none is real
             self.key_prefix_ = None
         else:
@@ -203,9 +277,9 @@ class ParentChild(EstimatorParams):
                 prefix = "syn" + prefix
             self.key_start_, self.key_prefix_ = 1, prefix
 
-    def _flagship(self, seed: int) -> Autoregressive:
+    def _flagship(self, seed: int, dp: DPConfig | None = None) -> Autoregressive:
         return Autoregressive(**(self.model_params or {}), device=self.device, random_state=seed,
-                              verbose=self.verbose)
+                              verbose=self.verbose, dp=dp)
 
     def _say(self, message: str) -> None:
         if self.verbose:
@@ -423,6 +497,8 @@ class ParentChild(EstimatorParams):
             for file in documents:
                 documents[file][part] = part_documents[file]
             tensors.update({f"{part}/{k}": v for k, v in part_tensors.items()})
+        if self.privacy_ is not None:  # the whole ledger; each mechanism names its part
+            documents["privacy.json"] = self.privacy_
         write_model_directory(path, config, documents, tensors)
 
     def _schema_state(self) -> dict:
@@ -463,6 +539,7 @@ class ParentChild(EstimatorParams):
             documents = {file: saved.documents[file][part] for file in ("metadata.json", "encoder.json")}
             tensors = {k[len(part) + 1:]: v for k, v in saved.tensors.items() if k.startswith(part + "/")}
             inner[part] = Autoregressive._from_saved(SavedModel(saved.path, part_config, documents, tensors), device)
+        model.privacy_ = saved.documents.get("privacy.json")
         model.parent_model_ = inner.pop("parent")
         model.child_models_ = {part[len("child."):]: m for part, m in inner.items()}
         model._rng = np.random.default_rng()

@@ -162,6 +162,11 @@ def sort_children(children: pd.DataFrame, key: str, order: np.ndarray | None) ->
     return frame.iloc[sorter].reset_index(drop=True)
 
 
+def first_children(children: pd.DataFrame, key: str, cap: int) -> pd.DataFrame:
+    """The first ``cap`` children of each parent (``children`` sorted by :func:`sort_children`)."""
+    return children[children.groupby(key, sort=False).cumcount().to_numpy() < cap].reset_index(drop=True)
+
+
 def parent_frame(parents: pd.DataFrame, key: str, children: dict[str, pd.DataFrame],
                  scales: dict[str, OrderScale | None]) -> pd.DataFrame:
     """The parents' own columns (key dropped) and, per child table, ``__n__.c`` and ``__start__.c``."""

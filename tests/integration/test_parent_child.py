@@ -17,18 +17,13 @@ from tabsynth.relational import entity_table, evaluate_relational
 from tabsynth.relational.data import credit_statements, split_by_parent
 
 ROOT = Path(__file__).resolve().parents[2]
-CDNOW = ROOT.parent / "shared" / "data" / "cdnow" / "cdnow_transactions.csv"
 CREDIT = ROOT / "sample_data" / "credit_default.csv.gz"
 FAST = {"epochs": 3}
 
 
 @pytest.fixture(scope="module")
-def cdnow():
-    if not CDNOW.exists():
-        pytest.skip(f"{CDNOW} is not there (../shared beside the checkout)")
-    table = ts.read_table(CDNOW)
-    keys = np.random.default_rng(0).choice(table["customer_id"].unique(), 1_500, replace=False)
-    return table[table["customer_id"].isin(keys)].reset_index(drop=True)
+def cdnow(cdnow_customers):
+    return cdnow_customers(1_500, seed=0)
 
 
 @pytest.fixture(scope="module")
