@@ -103,6 +103,8 @@ def test_privacy_units_refused_without_dp_and_on_other_models(cdnow):
         ts.Autoregressive(epochs=1, verbose=False).fit(frame, privacy_units=cdnow["customer_id"])
     with pytest.raises(ValueError, match="no person-level DP"):
         ts.TVAE(epochs=1, verbose=False, dp=ts.DPConfig(epsilon=1.0)).fit(frame, privacy_units=cdnow["customer_id"])
+    with pytest.raises(ValueError, match="max_children must be a positive integer or None, got 0"):
+        ts.ParentChild(key="customer_id", max_children=0, dp=ts.DPConfig(epsilon=1.0)).fit(cdnow)
     with pytest.raises(ValueError, match="one person id per row"):
         ts.Autoregressive(epochs=1, verbose=False, dp=ts.DPConfig(epsilon=1.0)).fit(
             frame, privacy_units=cdnow["customer_id"].iloc[:10])
