@@ -51,6 +51,18 @@ def test_unfitted_and_bad_parameters_get_clear_errors(digits):
         DCGAN(discriminator_norm="batch", dp=ts.DPConfig(epsilon=1.0, delta=1e-4)).fit(digits)
 
 
+def test_dcgan_takes_a_generator_step_after_every_discriminator_steps(digits):
+    def generator_steps(model):
+        first = next(model.generator_.parameters())
+        return int(model._optimizers["generator"].state[first]["step"])
+
+    params = dict(epochs=1, batch_size=100, random_state=0, verbose=False, width=16)
+    assert generator_steps(DCGAN(**params).fit(digits)) == 6  # 600 images, batches of 100
+    assert generator_steps(DCGAN(discriminator_steps=3, **params).fit(digits)) == 2
+    with pytest.raises(ValueError, match=r"discriminator_steps must be a positive integer or 'auto', got 0"):
+        DCGAN(discriminator_steps=0).fit(digits)
+
+
 @pytest.mark.parametrize("cls", [ConvVAE, DCGAN])
 def test_resume_continues_an_interrupted_fit_exactly(cls, digits, tmp_path):
     params = dict(batch_size=100, random_state=0, verbose=False, width=16)

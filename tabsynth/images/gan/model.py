@@ -68,14 +68,23 @@ class _GAN(ImageSynthesizer):
         private = self._engine is not None
         batches = list(self._engine.batches()) if private else self._batches(len(x))
         step = self._private_discriminator_step if private else self._discriminator_step
-        for index in batches:
+        every = self._resolved_discriminator_steps()
+        generator_steps = 0
+        for i, index in enumerate(batches):
             index = index.to(self.device_)
             totals["discriminator"] += step(x[index], y[index])
+            if (i + 1) % every:
+                continue
             # Under DP the generator takes the expected batch size: its step must not depend on
             # how many real images the Poisson draw picked.
             totals["generator"] += self._generator_step(self._expected_batch() if private else len(index))
             self.ema_.update_parameters(self.generator_)
-        return {k: v / max(len(batches), 1) for k, v in totals.items()}
+            generator_steps += 1
+        return {"discriminator": totals["discriminator"] / max(len(batches), 1),
+                "generator": totals["generator"] / max(generator_steps, 1)}
+
+    def _resolved_discriminator_steps(self) -> int:
+        return 1
 
     def _expected_batch(self) -> int:
         return max(2, round(self._engine.sample_rate * self._engine.n_rows))  # BatchNorm needs two
@@ -185,6 +194,11 @@ class DCGAN(_GAN):
         (GroupNorm) keeps every example's score a function of that example alone, as
         DP-SGD needs.
     ema_decay : float, default 0.999
+    discriminator_steps : int or "auto", default "auto"
+        Discriminator steps per generator step (n_D). "auto": 1, or 5 under ``dp``: a noisy
+        discriminator falls behind a generator that steps as often, and more discriminator
+        steps per generator step restore the balance (Bie et al. 2023, "Private GANs,
+        Revisited"); it costs no privacy, which is charged per discriminator step.
     dp : DPConfig or None, default None
         Differentially private training: the discriminator (the only network that reads real
         images) by DP-SGD (:mod:`tabsynth.images.private`: Poisson sampling, each real image's
@@ -205,7 +219,8 @@ class DCGAN(_GAN):
 
     def __init__(self, *, epochs: int = 20, batch_size: int = 128, lr: float = 2e-4, latent_dim: int = 100,
                  width: int = 64, discriminator_norm: str = "auto", ema_decay: float = 0.999,
-                 dp: DPConfig | None = None, device: str = "auto", random_state: int | None = None,
+                 discriminator_steps: int | str = "auto", dp: DPConfig | None = None, device: str = "auto",
+                 random_state: int | None = None,
                  verbose: bool = True):
         self.epochs = epochs
         self.batch_size = batch_size
@@ -214,6 +229,7 @@ class DCGAN(_GAN):
         self.width = width
         self.discriminator_norm = discriminator_norm
         self.ema_decay = ema_decay
+        self.discriminator_steps = discriminator_steps
         self.dp = dp
         self.device = device
         self.random_state = random_state
@@ -230,6 +246,14 @@ class DCGAN(_GAN):
                              f"{self.discriminator_norm!r}.")
         if not (isinstance(self.width, int) and self.width >= 4):
             raise ValueError(f"width must be an integer >= 4, got {self.width!r}.")
+        steps = self.discriminator_steps
+        if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"discriminator_steps must be a positive integer or 'auto', got {steps!r}.")
+
+    def _resolved_discriminator_steps(self) -> int:
+        if self.discriminator_steps == "auto":
+            return 5 if self.dp is not None else 1
+        return self.discriminator_steps
 
     def _resolved_norm(self) -> str:
         if self.discriminator_norm == "auto":
