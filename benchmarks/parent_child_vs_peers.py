@@ -20,6 +20,7 @@ Usage::
     bash benchmarks/setup_peers.sh                                   # once: SDV 2.0 + MOSTLY AI engine 2.7
     python benchmarks/parent_child_vs_peers.py --save                # both data sets, every generator
     python benchmarks/parent_child_vs_peers.py --tables cdnow --peers none   # tabsynth alone
+    python benchmarks/parent_child_vs_peers.py --peers none --dp-epsilons 1,3,10 --no-tabsynth   # DP fits
 
 ``--save`` writes ``benchmarks/runs/parent_child_<time>/results.json`` (and one report per
 generator and table).
@@ -76,7 +77,8 @@ def fit_tabsynth(args) -> None:
     spec = TABLES[args.child]
     parents = pd.read_parquet(args.parents) if Path(args.parents).exists() else None
     children = pd.read_parquet(args.children)
-    model = ts.ParentChild(key=spec["key"], order_by=spec["order_by"], random_state=args.seed, verbose=False)
+    dp = None if args.epsilon is None else ts.DPConfig(epsilon=float(args.epsilon), delta=1e-5)
+    model = ts.ParentChild(key=spec["key"], order_by=spec["order_by"], random_state=args.seed, verbose=False, dp=dp)
     start = time.perf_counter()
     model.fit(children, parents=parents)
     fit_s = time.perf_counter() - start
@@ -89,15 +91,18 @@ def fit_tabsynth(args) -> None:
                       "children": len(syn_children),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "epochs": {name: len(m.loss_history_) for name, m in
-                                 [("parent", model.parent_model_), *model.child_models_.items()]}}))
+                                 [("parent", model.parent_model_), *model.child_models_.items()]},
+                      "privacy": model.privacy_}))
 
 
 def command(name: str, table: str, paths: dict, n_parents: int, args) -> list[str] | None:
     spec = TABLES[table]
-    if name == "tabsynth":
+    if name.startswith("tabsynth"):
+        epsilon = name.partition("-dp-eps")[2]
         return [sys.executable, __file__, "--child", table, "--parents", str(paths["parents"]), "--children",
                 str(paths["children"]), "--n-parents", str(n_parents), "--out-parents", str(paths["out_parents"]),
-                "--out-children", str(paths["out_children"]), "--seed", str(args.seed)]
+                "--out-children", str(paths["out_children"]), "--seed", str(args.seed)] + (
+                    ["--epsilon", epsilon] if epsilon else [])
     python = common.peers_python()
     if python is None:
         return None
@@ -122,7 +127,7 @@ def run(name: str, table: str, train, holdout, workdir: Path, args) -> dict:
     # The peers need a parent table: the keys when there is none; tabsynth derives it itself.
     peer_parents = parents if parents is not None else pd.DataFrame({key: children[key].unique()})
     paths["parents"].unlink(missing_ok=True)
-    if name != "tabsynth" or parents is not None:
+    if not name.startswith("tabsynth") or parents is not None:
         peer_parents.to_parquet(paths["parents"])
     children.to_parquet(paths["children"])
     result = {"model": name, "table": table}
@@ -176,11 +181,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=3600, help="seconds one generator may take")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", action="store_true")
+    parser.add_argument("--dp-epsilons", default="", help="comma list: also fit tabsynth with dp= at each total "
+                        "epsilon (delta 1e-5; the parent with all its children is the privacy unit)")
+    parser.add_argument("--no-tabsynth", action="store_true", help="leave out the non-private tabsynth fit")
     # child-process mode (tabsynth's own fit, measured in a fresh process like the peers)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     for option in ("--parents", "--children", "--out-parents", "--out-children"):
         parser.add_argument(option, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--n-parents", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--epsilon", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         return fit_tabsynth(args)
@@ -193,7 +202,8 @@ def main() -> None:
     for table in args.tables.split(","):
         train, holdout = load(table)
         with tempfile.TemporaryDirectory() as folder:
-            for name in ["tabsynth", *peers]:
+            private = [f"tabsynth-dp-eps{e}" for e in args.dp_epsilons.split(",") if e]
+            for name in [*([] if args.no_tabsynth else ["tabsynth"]), *private, *peers]:
                 results.append(run(name, table, train, holdout, Path(folder), args))
                 if args.out is not None:  # keep what finished if a later generator is stopped by hand
                     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
