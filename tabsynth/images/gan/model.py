@@ -86,6 +86,9 @@ class _GAN(ImageSynthesizer):
     def _resolved_discriminator_steps(self) -> int:
         return 1
 
+    def _resolved_mode_seeking(self) -> float:
+        return 0.0
+
     def _expected_batch(self) -> int:
         return max(2, round(self._engine.sample_rate * self._engine.n_rows))  # BatchNorm needs two
 
@@ -117,8 +120,22 @@ class _GAN(ImageSynthesizer):
 
     def _generator_step(self, n: int) -> float:
         g = self._train_generator
-        labels = self._fake_labels(n, g)
-        loss = F.softplus(-self.discriminator_(self.generator_(self._noise(n, g), labels), labels)).mean()
+        weight = self._resolved_mode_seeking()
+        if weight == 0:
+            labels = self._fake_labels(n, g)
+            loss = F.softplus(-self.discriminator_(self.generator_(self._noise(n, g), labels), labels)).mean()
+        else:
+            # Mode seeking (Mao et al. 2019, MSGAN): pairs of noises under one label; the
+            # generator is penalised when two noises give nearly the same image. It reads no
+            # real image, so under DP it is post-processing like the rest of this step.
+            half = max(n // 2, 1)
+            labels = self._fake_labels(half, g).repeat(2)
+            noise = self._noise(2 * half, g)
+            fake = self.generator_(noise, labels)  # (2 * half, C, H, W)
+            adversarial = F.softplus(-self.discriminator_(fake, labels)).mean()
+            image_gap = (fake[:half] - fake[half:]).abs().mean()
+            noise_gap = (noise[:half] - noise[half:]).abs().mean()
+            loss = adversarial + weight / (image_gap / noise_gap + 1e-5)
         optimizer = self._optimizers["generator"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -199,6 +216,13 @@ class DCGAN(_GAN):
         discriminator falls behind a generator that steps as often, and more discriminator
         steps per generator step restore the balance (Bie et al. 2023, "Private GANs,
         Revisited"); it costs no privacy, which is charged per discriminator step.
+    mode_seeking : float or "auto", default "auto"
+        Weight of the mode-seeking term (Mao et al. 2019, "Mode Seeking Generative
+        Adversarial Networks"): the generator minimises ``weight / (d(G(z1), G(z2)) / d(z1, z2))``
+        (mean absolute distances, one label per pair), which penalises a generator that maps
+        every noise to one image per class. "auto": 0, or 1 under ``dp``: a DP discriminator
+        judges each image alone, so it cannot see a class collapse to one prototype, and the
+        term reads no real image (no privacy cost).
     dp : DPConfig or None, default None
         Differentially private training: the discriminator (the only network that reads real
         images) by DP-SGD (:mod:`tabsynth.images.private`: Poisson sampling, each real image's
@@ -219,8 +243,8 @@ class DCGAN(_GAN):
 
     def __init__(self, *, epochs: int = 20, batch_size: int = 128, lr: float = 2e-4, latent_dim: int = 100,
                  width: int = 64, discriminator_norm: str = "auto", ema_decay: float = 0.999,
-                 discriminator_steps: int | str = "auto", dp: DPConfig | None = None, device: str = "auto",
-                 random_state: int | None = None,
+                 discriminator_steps: int | str = "auto", mode_seeking: float | str = "auto",
+                 dp: DPConfig | None = None, device: str = "auto", random_state: int | None = None,
                  verbose: bool = True):
         self.epochs = epochs
         self.batch_size = batch_size
@@ -230,6 +254,7 @@ class DCGAN(_GAN):
         self.discriminator_norm = discriminator_norm
         self.ema_decay = ema_decay
         self.discriminator_steps = discriminator_steps
+        self.mode_seeking = mode_seeking
         self.dp = dp
         self.device = device
         self.random_state = random_state
@@ -249,11 +274,19 @@ class DCGAN(_GAN):
         steps = self.discriminator_steps
         if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
             raise ValueError(f"discriminator_steps must be a positive integer or 'auto', got {steps!r}.")
+        weight = self.mode_seeking
+        if weight != "auto" and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0):
+            raise ValueError(f"mode_seeking must be a number >= 0 or 'auto', got {weight!r}.")
 
     def _resolved_discriminator_steps(self) -> int:
         if self.discriminator_steps == "auto":
             return 5 if self.dp is not None else 1
         return self.discriminator_steps
+
+    def _resolved_mode_seeking(self) -> float:
+        if self.mode_seeking == "auto":
+            return 1.0 if self.dp is not None else 0.0
+        return float(self.mode_seeking)
 
     def _resolved_norm(self) -> str:
         if self.discriminator_norm == "auto":
