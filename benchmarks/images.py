@@ -13,6 +13,7 @@ Usage::
     python benchmarks/images.py --models vae --epochs 5 --tstr-seeds 1     # a quick look
     python benchmarks/images.py --models none --augmentation-gain --save   # the gain alone
     python benchmarks/images.py --models dcgan --epsilon 10 --save         # DP-SGD, about 40 minutes
+    python benchmarks/images.py --models dcgan --param mode_seeking=1      # a model parameter changed
 
 ``--save`` writes ``benchmarks/runs/images_<time>/`` (results.json, one report.html and
 samples.png per model).
@@ -51,8 +52,22 @@ SHOWN = ("utility.tstr_accuracy", "utility.trtr_accuracy", "utility.label_accura
          "privacy.nn_distance_ratio", "privacy.near_duplicates", "privacy.membership_auc")
 
 
+def model_params(pairs: list[str]) -> dict:
+    """``--param KEY=VALUE`` pairs -> keyword arguments (VALUE read as JSON, else as text)."""
+    params = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--param takes KEY=VALUE (e.g. mode_seeking=1), got {pair!r}.")
+        try:
+            params[key] = json.loads(text)
+        except json.JSONDecodeError:
+            params[key] = text
+    return params
+
+
 def run_model(name: str, args, train, test, out: Path | None) -> dict:
-    params = {"random_state": args.seed, "verbose": not args.quiet}
+    params = {"random_state": args.seed, "verbose": not args.quiet, **model_params(args.param)}
     if args.epochs:
         params["epochs"] = args.epochs
     if args.epsilon is not None:
@@ -69,7 +84,7 @@ def run_model(name: str, args, train, test, out: Path | None) -> dict:
     values["fit_minutes"] = fit_s / 60
     label = name if args.epsilon is None else f"{name}-dp"
     targets = TARGETS.get(label, []) if args.epsilon is None or args.epsilon == 10 else []
-    row = {"model": label, "epsilon": args.epsilon, "privacy": getattr(model, "privacy_", None),
+    row = {"model": label, "params": model_params(args.param), "epsilon": args.epsilon, "privacy": getattr(model, "privacy_", None),
            "epochs": model.epochs_trained_, "fit_s": round(fit_s, 1), "evaluate_s": round(eval_s, 1),
            "threads": torch.get_num_threads(), "values": values, "report": report.to_dict(),
            "targets": [{"key": k, "op": op, "target": t, "value": values[k],
@@ -92,6 +107,8 @@ def main() -> None:
     parser.add_argument("--gain-seeds", type=int, default=10)
     parser.add_argument("--gain-sizes", default="100,500,1000", help="Real labelled images N, comma list.")
     parser.add_argument("--gain-steps", type=int, default=3000, help="Optimiser steps of each generator fit.")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="A model parameter for every model run (repeatable), e.g. mode_seeking=1.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--save", action="store_true")

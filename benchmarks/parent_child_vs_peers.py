@@ -92,7 +92,7 @@ def fit_tabsynth(args) -> None:
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "epochs": {name: len(m.loss_history_) for name, m in
                                  [("parent", model.parent_model_), *model.child_models_.items()]},
-                      "privacy": model.privacy_}))
+                      "running_mean": model.running_mean_, "privacy": model.privacy_}))
 
 
 def command(name: str, table: str, paths: dict, n_parents: int, args) -> list[str] | None:

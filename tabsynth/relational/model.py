@@ -45,6 +45,16 @@ class ParentChild(EstimatorParams):
         keep their input order and no order column is generated.
     history : int, default 1
         Previous children a child is conditioned on (the training window is ``history + 1``).
+    running_mean : bool or "auto", default "auto"
+        Whether a child also sees the mean of each numerical column (gaps included) over all
+        its earlier children (``__mean__.<col>``): what a window of ``history`` children cannot
+        carry, a customer's usual spend and pace. "auto" turns it on for event sequences of
+        varying length and off for panels (every parent with children has the same number:
+        monthly statements), where position and parent already tell a step apart. Measured
+        (``benchmarks/parent_child_vs_peers.py``): on CDNOW's purchases it lifts the
+        within-sequence autocorrelation KS from 0.846 to 0.981; on the credit statements it
+        lowers the parent-to-child trends from 0.961 to 0.931. Under ``dp`` "auto" means on:
+        the choice may not read the data. ``running_mean_`` holds each table's choice.
     model_params : dict or None
         Keyword arguments for every :class:`~tabsynth.Autoregressive` inside (``epochs``,
         ``batch_size``, ``hidden_dim``, ...).
@@ -72,6 +82,8 @@ class ParentChild(EstimatorParams):
         Learns the parent columns, ``__n__.<table>`` and ``__start__.<table>``.
     child_models_ : dict of str -> Autoregressive
         One per child table, learning its step frame.
+    running_mean_ : dict of str -> bool
+        Per child table, whether its model sees the running means (see ``running_mean``).
     tables_ : list of str
         Child table names (``"children"`` when ``fit`` got one DataFrame).
     parents_derived_ : bool
@@ -91,13 +103,14 @@ class ParentChild(EstimatorParams):
     model_format = 1
 
     def __init__(self, *, key: str, order_by: str | dict[str, str] | None = None, history: int = 1,
-                 model_params: dict | None = None, device: str = "auto", random_state: int | None = None,
+                 running_mean: bool | str = "auto", model_params: dict | None = None, device: str = "auto", random_state: int | None = None,
                  verbose: bool = True, dp: DPConfig | None = None, max_children: int | None = None):
         self.key = key
         self.dp = dp
         self.max_children = max_children
         self.order_by = order_by
         self.history = history
+        self.running_mean = running_mean
         self.model_params = model_params
         self.device = device
         self.random_state = random_state
@@ -157,9 +170,10 @@ class ParentChild(EstimatorParams):
         self._say(f"Parents: {len(parents):,} rows; fitting the parent model")
         self.parent_model_ = self._fit_part("parent", int(seeds[0]), derived, None, None, stages)
         self.child_models_ = {}
+        self.running_mean_ = {name: self._uses_running_mean(frame) for name, frame in sorted_tables.items()}
         for (name, frame), seed in zip(sorted_tables.items(), seeds[1:]):
             steps = seq.step_frame(frame, derived, parents[self.key], self.key, scales[name],
-                                   self.child_columns_[name], self.history)
+                                   self.child_columns_[name], self.history, self.running_mean_[name])
             metadata = seq.step_metadata(steps, self.history)
             self._say(f"Child table '{name}': {len(frame):,} rows; fitting its sequence model")
             units = frame[self.key].to_numpy() if self.dp is not None else None
@@ -170,6 +184,11 @@ class ParentChild(EstimatorParams):
             del self._ledger, self._fitted_parts
         self._rng = np.random.default_rng(self.seed_ + 1)
         return self
+
+    def _uses_running_mean(self, children: pd.DataFrame) -> bool:
+        if self.running_mean != "auto":
+            return bool(self.running_mean)
+        return self.dp is not None or not seq.is_panel(children, self.key)
 
     def _children_cap(self) -> int | None:
         if self.max_children is None and self.dp is not None:
@@ -214,6 +233,8 @@ class ParentChild(EstimatorParams):
             if reserved in (self.model_params or {}):
                 raise ValueError(f"model_params may not set '{reserved}'; ParentChild sets it (give it to "
                                  "ParentChild itself).")
+        if self.running_mean != "auto" and not isinstance(self.running_mean, bool):
+            raise ValueError(f"running_mean must be True, False or 'auto', got {self.running_mean!r}.")
         self.dp = DPConfig.from_value(self.dp)
         if self.max_children is not None and (isinstance(self.max_children, bool) or not isinstance(
                 self.max_children, int) or self.max_children < 1):
@@ -542,6 +563,8 @@ class ParentChild(EstimatorParams):
         model.privacy_ = saved.documents.get("privacy.json")
         model.parent_model_ = inner.pop("parent")
         model.child_models_ = {part[len("child."):]: m for part, m in inner.items()}
+        model.running_mean_ = {name: any(c.startswith(seq.MEAN_PREFIX) for c in m.encoder_.columns_)
+                               for name, m in model.child_models_.items()}  # what each model learned
         model._rng = np.random.default_rng()
         model._rng.bit_generator.state = config["rng"]
         return model

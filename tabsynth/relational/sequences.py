@@ -10,8 +10,8 @@ models, and this module builds their training tables:
 * the **step frame** of child table ``c``: one row per child, holding its context (the parent
   frame's columns prefixed ``__parent__.``, ``__position__`` in the sequence, ``__elapsed__``
   since the first child in order units, and the previous ``history`` children's columns as
-  ``__lag1__.<col>``, ... , null before the sequence starts, and the running mean of each
-  numerical column over all previous children as ``__mean__.<col>``) and its own columns, with
+  ``__lag1__.<col>``, ... , null before the sequence starts, and, unless turned off, the running
+  mean of each numerical column over all previous children as ``__mean__.<col>``) and its own columns, with
   ``__gap__`` (order units since the previous child; 0 for the first) standing for the order.
 
 A child's row is drawn from p(child | parent, position, elapsed, last ``history`` children,
@@ -185,10 +185,12 @@ def parent_frame(parents: pd.DataFrame, key: str, children: dict[str, pd.DataFra
 
 
 def step_frame(children: pd.DataFrame, parents_derived: pd.DataFrame, parent_keys: pd.Series, key: str,
-               scale: OrderScale | None, child_columns: list[str], history: int) -> pd.DataFrame:
+               scale: OrderScale | None, child_columns: list[str], history: int, running_mean: bool = True
+               ) -> pd.DataFrame:
     """One row per child (``children`` sorted by :func:`sort_children`) with its context.
 
-    ``parents_derived`` is :func:`parent_frame` (row i is the parent of key ``parent_keys[i]``).
+    ``parents_derived`` is :func:`parent_frame` (row i is the parent of key ``parent_keys[i]``);
+    ``running_mean=False`` leaves out the ``__mean__.<col>`` context columns.
     """
     index = pd.Index(parent_keys).get_indexer(children[key])
     context = parents_derived.iloc[index].reset_index(drop=True).add_prefix(PARENT_PREFIX)
@@ -208,7 +210,7 @@ def step_frame(children: pd.DataFrame, parents_derived: pd.DataFrame, parent_key
             shifted = own[column].shift(k)
             lags[lag_name(k, column)] = shifted.where(position >= k)
     means = {MEAN_PREFIX + column: _mean_of_previous(own[column], groups, position, column)
-             for column in mean_columns(own)}
+             for column in (mean_columns(own) if running_mean else [])}
     return pd.concat([context, pd.DataFrame(lags), pd.DataFrame(means), own], axis=1)
 
 
@@ -217,6 +219,12 @@ def mean_columns(own: pd.DataFrame) -> list[str]:
     (gaps included). It carries what a window cannot: a customer's usual spend and pace."""
     return [c for c in own.columns
             if pd.api.types.is_numeric_dtype(own[c]) and not pd.api.types.is_bool_dtype(own[c])]
+
+
+def is_panel(children: pd.DataFrame, key: str) -> bool:
+    """Whether every parent with children has the same number of them (a panel: six monthly
+    statements per client), as against event sequences of varying length (purchases)."""
+    return bool(children.groupby(key, sort=False).size().nunique() <= 1)
 
 
 def counts_in_mean(column: str, position: int) -> bool:

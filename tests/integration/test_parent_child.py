@@ -117,8 +117,28 @@ def test_seeds_and_save_load_reproduce(tmp_path, credit_model):
     restored = loaded.sample(60, random_state=7)
     pd.testing.assert_frame_equal(first[0], restored[0])
     pd.testing.assert_frame_equal(first[1], restored[1])
+    assert loaded.running_mean_ == credit_model.running_mean_ == {"children": False}
     # The model's own stream continues identically after a save / load.
     pd.testing.assert_frame_equal(credit_model.sample(20)[1], loaded.sample(20)[1])
+
+
+def test_running_mean_is_on_for_event_sequences_and_off_for_panels(credit, cdnow_model, credit_model):
+    # CDNOW: purchases of varying number per customer; credit: six statements for every client.
+    assert cdnow_model.running_mean_ == {"children": True}
+    assert any(c.startswith("__mean__.") for c in cdnow_model.child_models_["children"].encoder_.columns_)
+    assert credit_model.running_mean_ == {"children": False}
+    assert not any(c.startswith("__mean__.") for c in credit_model.child_models_["children"].encoder_.columns_)
+    customers, statements = credit
+    small = customers.head(200)
+    forced = ts.ParentChild(key="ID", order_by="month", running_mean=True, random_state=0,
+                            model_params={"epochs": 1}, verbose=False)
+    forced.fit(statements[statements["ID"].isin(small["ID"])], parents=small)
+    learned = forced.child_models_["children"].encoder_.columns_
+    assert {"__mean__.bill_amount", "__mean__.paid_amount"} <= set(learned)
+    parents, children = forced.sample(40, random_state=0)
+    assert (children.groupby("ID").size() > 0).all() and set(children["ID"]) <= set(parents["ID"])
+    with pytest.raises(ValueError, match=r"running_mean must be True, False or 'auto', got 'yes'"):
+        ts.ParentChild(key="ID", running_mean="yes").fit(statements, parents=customers)
 
 
 def test_two_child_tables_of_one_parent(credit):
