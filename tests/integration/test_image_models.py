@@ -64,7 +64,7 @@ def test_dcgan_takes_a_generator_step_after_every_discriminator_steps(digits):
 
 
 def test_mode_seeking_spreads_one_labels_images(digits):
-    """The mode-seeking term (on by default under DP) pushes two noises of one label apart."""
+    """The mode-seeking term (on by default) pushes two noises of one label apart."""
     def spread(model):
         sevens = model.sample(32, labels=7, random_state=1).x.reshape(32, -1).astype(float)
         return float(np.abs(sevens[:16] - sevens[16:]).mean())
@@ -72,7 +72,9 @@ def test_mode_seeking_spreads_one_labels_images(digits):
     params = dict(epochs=1, batch_size=100, random_state=0, verbose=False, width=16)
     plain, seeking = DCGAN(mode_seeking=0, **params).fit(digits), DCGAN(mode_seeking=5.0, **params).fit(digits)
     assert seeking._resolved_mode_seeking() == 5.0 and plain._resolved_mode_seeking() == 0.0
-    assert DCGAN(dp=ts.DPConfig(epsilon=1.0, delta=1e-4))._resolved_mode_seeking() == 1.0
+    assert DCGAN()._resolved_mode_seeking() == 1.0  # on by default, with or without DP
+    assert DCGAN(mode_seeking="auto", dp=ts.DPConfig(epsilon=1.0, delta=1e-4))._resolved_mode_seeking() == 1.0
+    assert DCGAN(mode_seeking="auto")._resolved_mode_seeking() == 0.0  # earlier versions' default
     assert spread(seeking) > spread(plain)
     with pytest.raises(ValueError, match=r"mode_seeking must be a number >= 0 or 'auto', got -1"):
         DCGAN(mode_seeking=-1).fit(digits)

@@ -216,13 +216,18 @@ class DCGAN(_GAN):
         discriminator falls behind a generator that steps as often, and more discriminator
         steps per generator step restore the balance (Bie et al. 2023, "Private GANs,
         Revisited"); it costs no privacy, which is charged per discriminator step.
-    mode_seeking : float or "auto", default "auto"
+    mode_seeking : float or "auto", default 1.0
         Weight of the mode-seeking term (Mao et al. 2019, "Mode Seeking Generative
         Adversarial Networks"): the generator minimises ``weight / (d(G(z1), G(z2)) / d(z1, z2))``
         (mean absolute distances, one label per pair), which penalises a generator that maps
-        every noise to one image per class. "auto": 0, or 1 under ``dp``: a DP discriminator
-        judges each image alone, so it cannot see a class collapse to one prototype, and the
-        term reads no real image (no privacy cost).
+        every noise to one image per class; 0 turns it off. It reads no real image, so under
+        ``dp`` it costs no privacy, and there it matters most: a DP discriminator judges each
+        image alone and cannot see a class collapse to one prototype. Measured on MNIST
+        (``benchmarks/images.py``, 20 epochs): without DP, weight 1 against 0 gives TSTR 95.5%
+        against 94.1%, Frechet ratio 4.1x against 7.4x, coverage 0.85 against 0.82, label
+        accuracy 98.7% against 99.6%; under DP at epsilon 10, TSTR 84.3% against 59.8%.
+        "auto" (the default of earlier versions, kept so their checkpoints resume the same
+        run): 0, or 1 under ``dp``.
     dp : DPConfig or None, default None
         Differentially private training: the discriminator (the only network that reads real
         images) by DP-SGD (:mod:`tabsynth.images.private`: Poisson sampling, each real image's
@@ -243,7 +248,7 @@ class DCGAN(_GAN):
 
     def __init__(self, *, epochs: int = 20, batch_size: int = 128, lr: float = 2e-4, latent_dim: int = 100,
                  width: int = 64, discriminator_norm: str = "auto", ema_decay: float = 0.999,
-                 discriminator_steps: int | str = "auto", mode_seeking: float | str = "auto",
+                 discriminator_steps: int | str = "auto", mode_seeking: float | str = 1.0,
                  dp: DPConfig | None = None, device: str = "auto", random_state: int | None = None,
                  verbose: bool = True):
         self.epochs = epochs
