@@ -59,6 +59,7 @@ def test_dcgan_takes_a_generator_step_after_every_discriminator_steps(digits):
     params = dict(epochs=1, batch_size=100, random_state=0, verbose=False, width=16)
     assert generator_steps(DCGAN(**params).fit(digits)) == 6  # 600 images, batches of 100
     assert generator_steps(DCGAN(discriminator_steps=3, **params).fit(digits)) == 2
+    assert DCGAN(dp=ts.DPConfig(epsilon=1.0, delta=1e-4))._resolved_discriminator_steps() == 3
     with pytest.raises(ValueError, match=r"discriminator_steps must be a positive integer or 'auto', got 0"):
         DCGAN(discriminator_steps=0).fit(digits)
 
