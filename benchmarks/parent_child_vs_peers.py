@@ -78,7 +78,8 @@ def fit_tabsynth(args) -> None:
     parents = pd.read_parquet(args.parents) if Path(args.parents).exists() else None
     children = pd.read_parquet(args.children)
     dp = None if args.epsilon is None else ts.DPConfig(epsilon=float(args.epsilon), delta=1e-5)
-    model = ts.ParentChild(key=spec["key"], order_by=spec["order_by"], random_state=args.seed, verbose=False, dp=dp)
+    model = ts.ParentChild(key=spec["key"], order_by=spec["order_by"], history=args.history, random_state=args.seed,
+                           verbose=False, dp=dp)
     start = time.perf_counter()
     model.fit(children, parents=parents)
     fit_s = time.perf_counter() - start
@@ -92,7 +93,7 @@ def fit_tabsynth(args) -> None:
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "epochs": {name: len(m.loss_history_) for name, m in
                                  [("parent", model.parent_model_), *model.child_models_.items()]},
-                      "running_mean": model.running_mean_, "privacy": model.privacy_}))
+                      "history": model.history, "running_mean": model.running_mean_, "privacy": model.privacy_}))
 
 
 def command(name: str, table: str, paths: dict, n_parents: int, args) -> list[str] | None:
@@ -101,7 +102,8 @@ def command(name: str, table: str, paths: dict, n_parents: int, args) -> list[st
         epsilon = name.partition("-dp-eps")[2]
         return [sys.executable, __file__, "--child", table, "--parents", str(paths["parents"]), "--children",
                 str(paths["children"]), "--n-parents", str(n_parents), "--out-parents", str(paths["out_parents"]),
-                "--out-children", str(paths["out_children"]), "--seed", str(args.seed)] + (
+                "--out-children", str(paths["out_children"]), "--seed", str(args.seed),
+                "--history", str(args.history)] + (
                     ["--epsilon", epsilon] if epsilon else [])
     python = common.peers_python()
     if python is None:
@@ -180,6 +182,8 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PEERS), help="comma list of peers, or none")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds one generator may take")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--history", type=int, default=1, help="tabsynth's ParentChild(history=...): "
+                        "previous children each child sees")
     parser.add_argument("--save", action="store_true")
     parser.add_argument("--dp-epsilons", default="", help="comma list: also fit tabsynth with dp= at each total "
                         "epsilon (delta 1e-5; the parent with all its children is the privacy unit)")
