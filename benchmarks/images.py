@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import inspect
 import json
 import time
 from pathlib import Path
@@ -52,13 +53,20 @@ SHOWN = ("utility.tstr_accuracy", "utility.trtr_accuracy", "utility.label_accura
          "privacy.nn_distance_ratio", "privacy.near_duplicates", "privacy.membership_auc")
 
 
-def model_params(pairs: list[str]) -> dict:
-    """``--param KEY=VALUE`` pairs -> keyword arguments (VALUE read as JSON, else as text)."""
+def model_params(pairs: list[str], names: list[str]) -> dict:
+    """``--param KEY=VALUE`` pairs -> keyword arguments (VALUE read as JSON, else as text),
+    checked against every model to run before any fit starts."""
     params = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
             raise SystemExit(f"--param takes KEY=VALUE (e.g. mode_seeking=1), got {pair!r}.")
+        if key in ("epochs", "dp", "random_state", "verbose"):
+            raise SystemExit(f"--param {key}=... is set by the script's own options (--epochs, --epsilon, "
+                             "--seed, --quiet).")
+        for name in names:
+            if key not in inspect.signature(ti.IMAGE_MODELS[name]).parameters:
+                raise SystemExit(f"--param {key}: model {name!r} has no such parameter; run it alone with --models.")
         try:
             params[key] = json.loads(text)
         except json.JSONDecodeError:
@@ -66,8 +74,8 @@ def model_params(pairs: list[str]) -> dict:
     return params
 
 
-def run_model(name: str, args, train, test, out: Path | None) -> dict:
-    params = {"random_state": args.seed, "verbose": not args.quiet, **model_params(args.param)}
+def run_model(name: str, args, extra: dict, train, test, out: Path | None) -> dict:
+    params = {"random_state": args.seed, "verbose": not args.quiet, **extra}
     if args.epochs:
         params["epochs"] = args.epochs
     if args.epsilon is not None:
@@ -84,7 +92,7 @@ def run_model(name: str, args, train, test, out: Path | None) -> dict:
     values["fit_minutes"] = fit_s / 60
     label = name if args.epsilon is None else f"{name}-dp"
     targets = TARGETS.get(label, []) if args.epsilon is None or args.epsilon == 10 else []
-    row = {"model": label, "params": model_params(args.param), "epsilon": args.epsilon, "privacy": getattr(model, "privacy_", None),
+    row = {"model": label, "params": extra, "epsilon": args.epsilon, "privacy": getattr(model, "privacy_", None),
            "epochs": model.epochs_trained_, "fit_s": round(fit_s, 1), "evaluate_s": round(eval_s, 1),
            "threads": torch.get_num_threads(), "values": values, "report": report.to_dict(),
            "targets": [{"key": k, "op": op, "target": t, "value": values[k],
@@ -120,8 +128,9 @@ def main() -> None:
         out.mkdir(parents=True)
     rows = []
     names = [n for n in args.models.split(",") if n and n != "none"]
+    extra = model_params(args.param, names)
     for name in names:
-        rows.append(run_model(name, args, train, test, out))
+        rows.append(run_model(name, args, extra, train, test, out))
         row = rows[-1]
         print(f"\n{row['model']}: {row['epochs']} epochs, fit {row['fit_s']:.0f} s, evaluate {row['evaluate_s']:.0f} s")
         for key in SHOWN:

@@ -252,6 +252,10 @@ class ImageSynthesizer(EstimatorParams):
         """Family-specific JSON saved in ``config.json`` (default: none)."""
         return {}
 
+    def _check_resumed_schedule(self, saved: SavedModel) -> None:
+        """Raise ValueError if ``saved`` trained under another schedule than this model's
+        (default: nothing to check)."""
+
     def _restore_checkpoint(self, saved: SavedModel) -> None:
         """Load networks, optimiser moments, RNG state and history from ``saved`` to continue training."""
         config = saved.config
@@ -265,6 +269,7 @@ class ImageSynthesizer(EstimatorParams):
                              f"{self.n_train_} of {self.image_shape_} in {self.n_classes_}: resume needs the same images.")
         if config["seed"] != self.seed_:
             raise ValueError(f"'{saved.path}' was trained with random_state={config['seed']}; resume with the same seed.")
+        self._check_resumed_schedule(saved)
         self._load_networks(saved.tensors)
         for name, opt in self._optimizers.items():
             state: dict[int, dict] = {}

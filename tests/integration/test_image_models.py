@@ -96,6 +96,11 @@ def test_resume_continues_an_interrupted_fit_exactly(cls, digits, tmp_path):
     with pytest.raises(ValueError, match=r"was trained on 600 images of shape \(1, 28, 28\) in 10 classes; these are "
                                          r"300"):
         cls(epochs=2, **params).fit(digits.subset(np.arange(300)), resume=tmp_path / "ckpt")
+    if cls is DCGAN:  # the checkpoint records the schedule it ran with
+        assert config["schedule"] == {"discriminator_steps": 1, "mode_seeking": 1.0}
+        with pytest.raises(ValueError, match=r"was trained with mode_seeking=1.0 and this model resolves it to "
+                                             r"0.0; resume with mode_seeking=1.0"):
+            DCGAN(epochs=2, mode_seeking=0, **params).fit(digits, resume=tmp_path / "ckpt")
 
 
 @pytest.mark.parametrize("cls", [ConvVAE, DCGAN])

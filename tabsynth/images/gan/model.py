@@ -89,6 +89,23 @@ class _GAN(ImageSynthesizer):
     def _resolved_mode_seeking(self) -> float:
         return 0.0
 
+    def _schedule(self) -> dict:
+        """The training schedule as resolved from the parameters ("auto" has meant other values
+        in other versions, so a checkpoint records what it ran with)."""
+        return {"discriminator_steps": self._resolved_discriminator_steps(),
+                "mode_seeking": self._resolved_mode_seeking()}
+
+    def _extra_config(self) -> dict:
+        return {**super()._extra_config(), "schedule": self._schedule()}
+
+    def _check_resumed_schedule(self, saved) -> None:
+        recorded = saved.config.get("schedule")  # absent in checkpoints of earlier versions
+        for name, value in self._schedule().items():
+            if recorded is not None and name in recorded and recorded[name] != value:
+                raise ValueError(f"'{saved.path}' was trained with {name}={recorded[name]!r} and this model "
+                                 f"resolves it to {value!r}; resume with {name}={recorded[name]!r} to continue "
+                                 "the same run.")
+
     def _expected_batch(self) -> int:
         return max(2, round(self._engine.sample_rate * self._engine.n_rows))  # BatchNorm needs two
 
@@ -218,7 +235,8 @@ class DCGAN(_GAN):
         Revisited"); it costs no privacy, which is charged per discriminator step. Measured
         on MNIST at epsilon 10 (``benchmarks/images.py``, 20 epochs, with mode seeking):
         n_D = 3 gives TSTR 86.9% against 84.3% for n_D = 5 (more generator steps for the
-        same privacy), label accuracy 78.6% against 63.8%.
+        same privacy), label accuracy 78.6% against 63.8%. A checkpoint records the n_D it
+        trained with, and ``fit(resume=...)`` refuses another.
     mode_seeking : float or "auto", default 1.0
         Weight of the mode-seeking term (Mao et al. 2019, "Mode Seeking Generative
         Adversarial Networks"): the generator minimises ``weight / (d(G(z1), G(z2)) / d(z1, z2))``
@@ -229,8 +247,8 @@ class DCGAN(_GAN):
         (``benchmarks/images.py``, 20 epochs): without DP, weight 1 against 0 gives TSTR 95.5%
         against 94.1%, Frechet ratio 4.1x against 7.4x, coverage 0.85 against 0.82, label
         accuracy 98.7% against 99.6%; under DP at epsilon 10, TSTR 84.3% against 59.8%.
-        "auto" (the default of earlier versions, kept so their checkpoints resume the same
-        run): 0, or 1 under ``dp``.
+        "auto" (the default of earlier versions): 0, or 1 under ``dp``. A checkpoint records
+        the weight it trained with, and ``fit(resume=...)`` refuses another.
     dp : DPConfig or None, default None
         Differentially private training: the discriminator (the only network that reads real
         images) by DP-SGD (:mod:`tabsynth.images.private`: Poisson sampling, each real image's
