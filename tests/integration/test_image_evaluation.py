@@ -80,6 +80,13 @@ def test_augmentation_gain_pairs_the_same_seeds(mnist_train, mnist_test):
     assert row["gain_mean"] == pytest.approx(np.mean(np.array(row["with"]) - np.array(row["without"])))
     assert all(0.1 < a < 1 for a in row["with"] + row["without"])  # the classifiers learned something
     assert result["settings"]["classifier"] == "LeNet-5"
+    assert result["settings"]["synthetic_share"] == 0.25
+
+
+@pytest.mark.parametrize("share", [0, 1, 1.5])
+def test_augmentation_gain_refuses_a_synthetic_share_outside_0_1(mnist_train, mnist_test, share):
+    with pytest.raises(ValueError, match=r"synthetic_share must be in \(0, 1\)"):
+        augmentation_gain(mnist_train, mnist_test, sizes=(100,), seeds=1, synthetic_share=share)
 
 
 def test_evaluate_needs_a_holdout_it_can_trust(sets, tmp_path):
