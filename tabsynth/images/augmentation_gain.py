@@ -6,9 +6,8 @@ with classic augmentation (:class:`~tabsynth.images.augment.Augmenter`); train a
 those N images only, sample ``synthetic_per_class`` images per class, and train the same
 LeNet-5 (same seed, same steps) on real + synthetic images, both through the same classic
 augmentation (a share ``synthetic_share`` of each batch synthetic); test both on the real
-holdout. The paired difference
-(with - without synthetic) per seed is the gain, summarised by its mean, standard deviation,
-a paired t-interval and the share of seeds where it is positive.
+holdout. The paired difference (with - without synthetic) per seed is the gain, summarised by
+its mean, standard deviation, a paired t-interval and the share of seeds where it is positive.
 
 This is the "GAN used to enlarge a training set" of the design documents, measured with the
 controls it needs (Antoniou, Storkey & Edwards 2017, "Data Augmentation Generative
@@ -83,8 +82,9 @@ def augmentation_gain(train: ImageSet, test: ImageSet, *, sizes: tuple[int, ...]
     synthetic_per_class : int, default 1000
     synthetic_share : float, default 0.25
         Share of each classifier batch drawn from the synthetic images (the rest real), in
-        (0, 1). Measured at N = 100 (2 seeds, VAE): 0.25 with the synthetic images augmented
-        gave +0.06 points, half a batch of un-augmented ones -0.3.
+        (0, 1). Measured at N = 100 with the VAE (``benchmarks/images.py --augmentation-gain``):
+        0.25, augmented, +0.01 points over 10 seeds; half a batch, not augmented (the mixing of
+        earlier versions), -0.30 over 3 seeds.
     classifier_steps : int, default 2000
         Steps of each LeNet-5 (batches of 128), the same with and without synthetic images.
 
