@@ -26,9 +26,12 @@ from tabsynth.images.augment import Augmenter
 from tabsynth.images.classifiers import LeNet5, predict
 from tabsynth.images.data import ImageSet, balanced_subset
 
+CLASSIFIER_BATCH = 128  # images per LeNet-5 step, with and without synthetic images
+
 
 def _train_mixed(real_x, real_y, fake_x, fake_y, *, steps: int, seed: int, augmenter: Augmenter,
-                 synthetic_share: float = 0.25, batch_size: int = 128, n_classes: int = 10) -> torch.nn.Module:
+                 synthetic_share: float = 0.25, batch_size: int = CLASSIFIER_BATCH,
+                 n_classes: int = 10) -> torch.nn.Module:
     """LeNet-5 on augmented real images, plus augmented synthetic ones when ``fake_x`` is given
     (``synthetic_share`` of each batch). The synthetic images go through the same augmentation
     so that the comparison isolates what the generator adds, not un-augmented images."""
@@ -80,13 +83,20 @@ def augmentation_gain(train: ImageSet, test: ImageSet, *, sizes: tuple[int, ...]
     generator_steps : int, default 3000
         Optimiser steps of each generator fit whatever N (epochs = steps / batches per epoch).
     synthetic_per_class : int, default 1000
+        Images drawn from each generator per class (the pool the classifier's synthetic part
+        of each batch is drawn from).
     synthetic_share : float, default 0.25
-        Share of each classifier batch drawn from the synthetic images (the rest real), in
-        (0, 1). Measured at N = 100 with the VAE (``benchmarks/images.py --augmentation-gain``):
+        Share of each classifier batch drawn from the synthetic images (the rest real); it
+        must leave at least one image of each kind in a batch of 128. Measured at N = 100 with the VAE (``benchmarks/images.py --augmentation-gain``):
         0.25, augmented, +0.01 points over 10 seeds; half a batch, not augmented (the mixing of
         earlier versions), -0.30 over 3 seeds.
     classifier_steps : int, default 2000
         Steps of each LeNet-5 (batches of 128), the same with and without synthetic images.
+
+    Raises
+    ------
+    ValueError
+        If ``synthetic_share`` leaves no real or no synthetic image in a batch.
 
     Returns
     -------
@@ -96,8 +106,10 @@ def augmentation_gain(train: ImageSet, test: ImageSet, *, sizes: tuple[int, ...]
     """
     from tabsynth.images.registry import IMAGE_MODELS
 
-    if not 0 < synthetic_share < 1:
-        raise ValueError(f"synthetic_share must be in (0, 1), got {synthetic_share!r}.")
+    if not 1 <= round(CLASSIFIER_BATCH * synthetic_share) <= CLASSIFIER_BATCH - 1:
+        raise ValueError(f"synthetic_share must leave real and synthetic images in each batch of {CLASSIFIER_BATCH} "
+                         f"(between {1 / CLASSIFIER_BATCH:.4f} and {1 - 1 / CLASSIFIER_BATCH:.4f}), "
+                         f"got {synthetic_share!r}.")
     device = torch.device(device)
     started = time.perf_counter()
     x_test = test.to_tensors(device)[0]

@@ -83,10 +83,34 @@ def test_augmentation_gain_pairs_the_same_seeds(mnist_train, mnist_test):
     assert result["settings"]["synthetic_share"] == 0.25
 
 
-@pytest.mark.parametrize("share", [0, 1, 1.5])
-def test_augmentation_gain_refuses_a_synthetic_share_outside_0_1(mnist_train, mnist_test, share):
-    with pytest.raises(ValueError, match=r"synthetic_share must be in \(0, 1\)"):
+@pytest.mark.parametrize("share", [0, 0.003, 0.997, 1, 1.5])
+def test_augmentation_gain_refuses_a_share_that_leaves_one_kind_alone(mnist_train, mnist_test, share):
+    with pytest.raises(ValueError, match=r"synthetic_share must leave real and synthetic images in each batch"):
         augmentation_gain(mnist_train, mnist_test, sizes=(100,), seeds=1, synthetic_share=share)
+
+
+def test_mixed_batches_hold_the_share_and_augment_both_kinds(mnist_train):
+    """Each classifier batch: 96 real + 32 synthetic images at share 0.25, all of them through
+    the augmentation (the comparison with classic augmentation alone must not hinge on
+    un-augmented synthetic images)."""
+    from tabsynth.images.augmentation_gain import _train_mixed
+
+    real_x, real_y = balanced_subset(mnist_train, 10, np.random.default_rng(0)).to_tensors()
+    fake_x = real_x.new_full((50, *real_x.shape[1:]), 0.5)  # a value no real MNIST pixel of [-1, 1] has exactly
+    fake_y = real_y.new_zeros(50)
+    seen = []
+
+    def augmenter(batch):
+        seen.append(batch.clone())
+        return batch
+
+    _train_mixed(real_x, real_y, fake_x, fake_y, steps=3, seed=0, augmenter=augmenter, synthetic_share=0.25)
+    assert len(seen) == 3
+    for batch in seen:
+        synthetic = (batch == 0.5).flatten(1).all(dim=1)
+        assert len(batch) == 128 and int(synthetic.sum()) == 32
+    _train_mixed(real_x, real_y, None, None, steps=2, seed=0, augmenter=augmenter)
+    assert len(seen) == 5 and not (seen[-1] == 0.5).flatten(1).all(dim=1).any()  # real images alone
 
 
 def test_evaluate_needs_a_holdout_it_can_trust(sets, tmp_path):
