@@ -223,7 +223,7 @@ def test_cli_fits_samples_and_imputes_every_sample_table(repo_root, tmp_path, ta
     imputed_path = tmp_path / "imputed.csv"
     imputed = _cli("impute", model_dir, holes_path, "-o", imputed_path, "--seed", "0")
     assert imputed.returncode == 0, imputed.stderr
-    assert f"Filled 50 missing cells of 50 rows" in imputed.stdout
+    assert "Filled 50 missing cells of 50 rows" in imputed.stdout
     filled = ts.read_table(imputed_path)
     assert filled[column].notna().all()
     other = [c for c in real.columns if c != column]
