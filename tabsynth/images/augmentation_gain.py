@@ -29,6 +29,11 @@ from tabsynth.images.data import ImageSet, balanced_subset
 CLASSIFIER_BATCH = 128  # images per LeNet-5 step, with and without synthetic images
 
 
+def _synthetic_per_batch(synthetic_share: float, batch_size: int = CLASSIFIER_BATCH) -> int:
+    """Synthetic images in each classifier batch of ``batch_size`` at ``synthetic_share``."""
+    return round(batch_size * synthetic_share)
+
+
 def _train_mixed(real_x, real_y, fake_x, fake_y, *, steps: int, seed: int, augmenter: Augmenter,
                  synthetic_share: float = 0.25, batch_size: int = CLASSIFIER_BATCH,
                  n_classes: int = 10) -> torch.nn.Module:
@@ -44,7 +49,7 @@ def _train_mixed(real_x, real_y, fake_x, fake_y, *, steps: int, seed: int, augme
         model = LeNet5(n_classes=n_classes, channels=real_x.shape[1]).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-        n_real = batch_size - round(batch_size * synthetic_share) if fake_x is not None else batch_size
+        n_real = batch_size - _synthetic_per_batch(synthetic_share, batch_size) if fake_x is not None else batch_size
         model.train()
         for _ in range(steps):
             pick = torch.randint(0, len(real_x), (n_real,), generator=generator, device=device)
@@ -87,9 +92,10 @@ def augmentation_gain(train: ImageSet, test: ImageSet, *, sizes: tuple[int, ...]
         of each batch is drawn from).
     synthetic_share : float, default 0.25
         Share of each classifier batch drawn from the synthetic images (the rest real); it
-        must leave at least one image of each kind in a batch of 128. Measured at N = 100 with the VAE (``benchmarks/images.py --augmentation-gain``):
-        0.25, augmented, +0.01 points over 10 seeds; half a batch, not augmented (the mixing of
-        earlier versions), -0.30 over 3 seeds.
+        must leave at least one image of each kind in a batch of 128. Measured at N = 100
+        with the VAE (``benchmarks/images.py --augmentation-gain``): 0.25, augmented, +0.01
+        points over 10 seeds; half a batch, not augmented (the mixing of earlier versions),
+        -0.30 over 3 seeds.
     classifier_steps : int, default 2000
         Steps of each LeNet-5 (batches of 128), the same with and without synthetic images.
 
@@ -106,7 +112,7 @@ def augmentation_gain(train: ImageSet, test: ImageSet, *, sizes: tuple[int, ...]
     """
     from tabsynth.images.registry import IMAGE_MODELS
 
-    if not 1 <= round(CLASSIFIER_BATCH * synthetic_share) <= CLASSIFIER_BATCH - 1:
+    if not 1 <= _synthetic_per_batch(synthetic_share) <= CLASSIFIER_BATCH - 1:
         raise ValueError(f"synthetic_share must leave real and synthetic images in each batch of {CLASSIFIER_BATCH} "
                          f"(between {1 / CLASSIFIER_BATCH:.4f} and {1 - 1 / CLASSIFIER_BATCH:.4f}), "
                          f"got {synthetic_share!r}.")

@@ -157,9 +157,12 @@ class PrivacyLedger:
         for name, members in groups.items():
             columns = sorted({c for m in members for c in m.columns})
             eps = compose_epsilon([m.event() for m in members], self.config.accountant_delta)
-            # a few are named (an image model's "pixels, label"); a table's many are counted
-            where = f" on {', '.join(columns)}" if len(columns) <= 3 else f" on {len(columns)} columns"
-            where = where if columns else ""
+            # a few are named (an image model's "label, pixels"); a table's many are counted
+            where = ""
+            if 1 <= len(columns) <= 3:
+                where = f" on {', '.join(columns)}"
+            elif columns:
+                where = f" on {len(columns)} columns"
             lines.append(f"  {name}{where}: epsilon {eps:.3f} alone")
         lines.append(f"  total ({ACCOUNTANT}): epsilon {self.epsilon():.3f}, delta {self.delta:.2e} "
                      f"(target {self.config.epsilon:g}, {self.config.delta:.0e})")
