@@ -12,7 +12,7 @@ Usage::
     python benchmarks/images.py --models dcgan,vae --save                  # about 50 minutes on 2 cores
     python benchmarks/images.py --models vae --epochs 5 --tstr-seeds 1     # a quick look
     python benchmarks/images.py --models none --augmentation-gain --save   # the gain alone
-    python benchmarks/images.py --models dcgan --epsilon 10 --save         # DP-SGD, about 33 minutes
+    python benchmarks/images.py --models dcgan --epsilon 10 --epochs 40 --save   # DP-SGD, about an hour
     python benchmarks/images.py --models dcgan --param mode_seeking=1      # a model parameter changed
 
 ``--save`` writes ``benchmarks/runs/images_<time>/`` (results.json, one report.html and
