@@ -54,7 +54,7 @@ def run_par(parents, children, key, order_by, n_parents):
     synthesizer.fit({"table": table})  # SDV 2.0: tables travel as {name: DataFrame}
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
-    sampled = synthesizer.sample(num_sequences=n_parents)
+    sampled = synthesizer.sample_sequences(num_sequences=n_parents)  # SDV 2.0: sample() is rows, refused here
     sampled = sampled["table"] if isinstance(sampled, dict) else sampled
     sample_s = time.perf_counter() - start
     syn_parents = sampled[[key, *context]].drop_duplicates(key).reset_index(drop=True)

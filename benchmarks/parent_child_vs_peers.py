@@ -21,6 +21,7 @@ Usage::
     python benchmarks/parent_child_vs_peers.py --save                # both data sets, every generator
     python benchmarks/parent_child_vs_peers.py --tables cdnow --peers none   # tabsynth alone
     python benchmarks/parent_child_vs_peers.py --peers none --dp-epsilons 1,3,10 --no-tabsynth   # DP fits
+    python benchmarks/parent_child_vs_peers.py --max-parents 2500 --peers sdv-par,sdv-hma   # slow peers, a subset
 
 ``--save`` writes ``benchmarks/runs/parent_child_<time>/results.json`` (and one report per
 generator and table).
@@ -56,16 +57,32 @@ SHOWN = {"cardinality": "relational.cardinality", "child_shapes": "relational.ch
          "dcr_share": "privacy.dcr_share", "mia_auc": "privacy.mia_distance_auc"}
 
 
-def load(name: str):
-    """``((train_parents, train_children), (holdout_parents, holdout_children))`` of a data set."""
+def load(name: str, max_parents: int | None = None):
+    """``((train_parents, train_children), (holdout_parents, holdout_children))`` of a data set.
+
+    ``max_parents``: keep a seeded random subset of that many parents (with all their children)
+    before the 80/20 split, so generators too slow for the whole table (SDV's PAR and HMA) can
+    be measured beside tabsynth on the same smaller pair; None keeps every parent.
+    """
+    import numpy as np
+
     import tabsynth as ts
     from tabsynth.relational.data import credit_statements, split_by_parent
 
     if name == "cdnow":
+        parents, key = None, "customer_id"
         children = ts.read_table(ROOT.parent / "shared" / "data" / "cdnow" / "cdnow_transactions.csv")
-        return split_by_parent(None, children, key="customer_id", random_state=0)
-    customers, statements = credit_statements(ts.read_table(ROOT / "sample_data" / "credit_default.csv.gz"))
-    return split_by_parent(customers, statements, key="ID", random_state=0)
+    else:
+        key = "ID"
+        parents, children = credit_statements(ts.read_table(ROOT / "sample_data" / "credit_default.csv.gz"))
+    if max_parents is not None:
+        keys = children[key].unique() if parents is None else parents[key].to_numpy()
+        if max_parents < len(keys):
+            kept = np.random.default_rng(0).choice(keys, size=max_parents, replace=False)
+            children = children[children[key].isin(kept)].reset_index(drop=True)
+            if parents is not None:
+                parents = parents[parents[key].isin(kept)].reset_index(drop=True)
+    return split_by_parent(parents, children, key=key, random_state=0)
 
 
 def fit_tabsynth(args) -> None:
@@ -132,7 +149,7 @@ def run(name: str, table: str, train, holdout, workdir: Path, args) -> dict:
     if not name.startswith("tabsynth") or parents is not None:
         peer_parents.to_parquet(paths["parents"])
     children.to_parquet(paths["children"])
-    result = {"model": name, "table": table}
+    result = {"model": name, "table": table, "max_parents": args.max_parents, "train_parents": len(peer_parents)}
     cmd = command(name, table, paths, len(peer_parents), args)
     if cmd is None:
         return {**result, "error": "peer environment missing (bash benchmarks/setup_peers.sh)"}
@@ -188,6 +205,8 @@ def main() -> None:
     parser.add_argument("--dp-epsilons", default="", help="comma list: also fit tabsynth with dp= at each total "
                         "epsilon (delta 1e-5; the parent with all its children is the privacy unit)")
     parser.add_argument("--no-tabsynth", action="store_true", help="leave out the non-private tabsynth fit")
+    parser.add_argument("--max-parents", type=int, default=None, help="a seeded subset of this many parents "
+                        "(all their children) before the 80/20 split, for peers too slow for the whole table")
     # child-process mode (tabsynth's own fit, measured in a fresh process like the peers)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     for option in ("--parents", "--children", "--out-parents", "--out-children"):
@@ -204,7 +223,7 @@ def main() -> None:
         args.out.mkdir(parents=True)
     results = []
     for table in args.tables.split(","):
-        train, holdout = load(table)
+        train, holdout = load(table, args.max_parents)
         with tempfile.TemporaryDirectory() as folder:
             private = [f"tabsynth-dp-eps{e}" for e in args.dp_epsilons.split(",") if e]
             for name in [*([] if args.no_tabsynth else ["tabsynth"]), *private, *peers]:
