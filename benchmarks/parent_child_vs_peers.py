@@ -22,6 +22,9 @@ Usage::
     python benchmarks/parent_child_vs_peers.py --tables cdnow --peers none   # tabsynth alone
     python benchmarks/parent_child_vs_peers.py --peers none --dp-epsilons 1,3,10 --no-tabsynth   # DP fits
     python benchmarks/parent_child_vs_peers.py --max-parents 2500 --peers sdv-par,sdv-hma   # slow peers, a subset
+    python benchmarks/parent_child_vs_peers.py --tables credit --peers none --layout sequence   # the step model
+    python benchmarks/parent_child_vs_peers.py --tables credit --peers none --no-tabsynth --dp-epsilons 3 \
+        --layout wide --max-children 6                                # the DP panel in wide layout
 
 ``--save`` writes ``benchmarks/runs/parent_child_<time>/results.json`` (and one report per
 generator and table).
@@ -96,7 +99,8 @@ def fit_tabsynth(args) -> None:
     children = pd.read_parquet(args.children)
     dp = None if args.epsilon is None else ts.DPConfig(epsilon=float(args.epsilon), delta=1e-5)
     model = ts.ParentChild(key=spec["key"], order_by=spec["order_by"], history=args.history, random_state=args.seed,
-                           verbose=False, dp=dp)
+                           verbose=False, dp=dp, layout=args.layout, max_children=args.max_children,
+                           model_params=json.loads(args.model_params) if args.model_params else None)
     start = time.perf_counter()
     model.fit(children, parents=parents)
     fit_s = time.perf_counter() - start
@@ -110,7 +114,9 @@ def fit_tabsynth(args) -> None:
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "epochs": {name: len(m.loss_history_) for name, m in
                                  [("parent", model.parent_model_), *model.child_models_.items()]},
-                      "history": model.history, "running_mean": model.running_mean_, "privacy": model.privacy_}))
+                      "history": model.history, "running_mean": model.running_mean_, "layouts": model.layouts_,
+                      "max_children": model.max_children, "model_params": model.model_params,
+                      "privacy": model.privacy_}))
 
 
 def command(name: str, table: str, paths: dict, n_parents: int, args) -> list[str] | None:
@@ -120,8 +126,10 @@ def command(name: str, table: str, paths: dict, n_parents: int, args) -> list[st
         return [sys.executable, __file__, "--child", table, "--parents", str(paths["parents"]), "--children",
                 str(paths["children"]), "--n-parents", str(n_parents), "--out-parents", str(paths["out_parents"]),
                 "--out-children", str(paths["out_children"]), "--seed", str(args.seed),
-                "--history", str(args.history)] + (
-                    ["--epsilon", epsilon] if epsilon else [])
+                "--history", str(args.history), "--layout", args.layout] + (
+                    ["--epsilon", epsilon] if epsilon else []) + (
+                    ["--max-children", str(args.max_children)] if args.max_children else []) + (
+                    ["--model-params", args.model_params] if args.model_params else [])
     python = common.peers_python()
     if python is None:
         return None
@@ -201,6 +209,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--history", type=int, default=1, help="tabsynth's ParentChild(history=...): "
                         "previous children each child sees")
+    parser.add_argument("--layout", default="auto", choices=("auto", "sequence", "wide"),
+                        help="tabsynth's ParentChild(layout=...): auto learns panels wide (sequence under DP)")
+    parser.add_argument("--max-children", type=int, default=None, help="tabsynth's ParentChild(max_children=...) "
+                        "(default: all; 16 under DP). Give the credit panel's 6 with --layout wide under DP")
+    parser.add_argument("--model-params", default=None, help="tabsynth's ParentChild(model_params=...) as JSON, "
+                        "e.g. '{\"n_bins\": 64}' (every inner flagship model)")
     parser.add_argument("--save", action="store_true")
     parser.add_argument("--dp-epsilons", default="", help="comma list: also fit tabsynth with dp= at each total "
                         "epsilon (delta 1e-5; the parent with all its children is the privacy unit)")

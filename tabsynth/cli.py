@@ -115,6 +115,12 @@ def fit(
                                                                     "the order (dates or integers)."),
     parent: Optional[Path] = typer.Option(None, "--parent", help="Parent-child fit: the parent table (one row "
                                                                  "per key); default: the set of keys."),
+    layout: str = typer.Option("auto", "--layout", help="Parent-child fit: how a child table is learned: "
+                                                        "sequence, wide (a panel as columns of its parent) or "
+                                                        "auto (wide for panels; sequence under --epsilon)."),
+    max_children: Optional[int] = typer.Option(None, "--max-children", min=1,
+                                               help="Parent-child fit: keep each parent's first N children per "
+                                                    "table (default under --epsilon: 16)."),
 ) -> None:
     """Fit a model on DATA and save it to a directory (with checkpoints there during training).
 
@@ -130,10 +136,12 @@ def fit(
 
         fit_parent_child(data, output, key=key, order_by=order_by, parent=parent, epochs=epochs,
                          batch_size=batch_size, device=device, seed=seed, quiet=quiet, console=console,
-                         dp=None if epsilon is None else DPConfig(epsilon=epsilon, delta=delta))
+                         dp=None if epsilon is None else DPConfig(epsilon=epsilon, delta=delta), layout=layout,
+                         max_children=max_children)
         return
-    if order_by is not None or parent is not None:
-        raise ValueError("--order-by and --parent belong to a parent-child fit: give --key too.")
+    if order_by is not None or parent is not None or layout != "auto" or max_children is not None:
+        raise ValueError("--order-by, --parent, --layout and --max-children belong to a parent-child fit: give "
+                         "--key too.")
     if len(data) != 1:
         raise ValueError(f"Give one training table (got {len(data)}); several tables need --key (parent-child).")
     data = data[0]

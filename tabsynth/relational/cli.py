@@ -22,7 +22,7 @@ def table_stem(path: Path) -> str:
 
 def fit_parent_child(children: list[Path], output: Path, *, key: str, order_by: str | None, parent: Path | None,
                      epochs: int | None, batch_size: int | None, device: str, seed: int | None, quiet: bool,
-                     console, dp=None) -> ParentChild:
+                     console, dp=None, layout: str = "auto", max_children: int | None = None) -> ParentChild:
     """Read the tables, fit :class:`ParentChild`, save it to ``output``.
 
     Raises
@@ -39,7 +39,7 @@ def fit_parent_child(children: list[Path], output: Path, *, key: str, order_by: 
     parents = None if parent is None else read_table(parent)
     params = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
     model = ParentChild(key=key, order_by=order_by, model_params=params or None, device=device, random_state=seed,
-                        verbose=not quiet, dp=dp)
+                        verbose=not quiet, dp=dp, layout=layout, max_children=max_children)
     start = time.perf_counter()
     model.fit(tables, parents=parents, parent_table_name=None if parent is None else table_stem(parent))
     model.save(output)
@@ -50,7 +50,7 @@ def fit_parent_child(children: list[Path], output: Path, *, key: str, order_by: 
         ledger = model.privacy_
         console.print(f"Differential privacy (one parent with all its children): epsilon {ledger['epsilon']:.3f}, "
                       f"delta {ledger['delta']:.2e} over {len(ledger['mechanisms'])} mechanisms of "
-                      f"{len(model.tables_) + 1} models ({ledger['accountant']}); ledger in {output / 'privacy.json'}",
+                      f"{len(model.child_models_) + 1} models ({ledger['accountant']}); ledger in {output / 'privacy.json'}",
                       highlight=False)
     return model
 

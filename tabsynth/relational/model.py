@@ -24,12 +24,20 @@ from tabsynth.models.base import EstimatorParams, NotFittedError, json_param, re
 from tabsynth.persistence import SavedModel, write_model_directory
 from tabsynth.privacy.config import DPConfig
 from tabsynth.privacy.schema import schema_only
+from tabsynth.relational import panel
 from tabsynth.relational import sequences as seq
 
 DEFAULT_CHILD = "children"
 # Children per parent and table kept under DP when max_children is not given: a public,
 # data-independent bound on a parent's rows (the person-level clipping divides among them).
 DP_MAX_CHILDREN = 16
+# Quantile bins per numerical column of a parent model that holds wide tables (unless
+# model_params sets n_bins, and not under DP, where bin edges are noisy releases). A panel
+# repeats one quantity month after month, and the flagship draws a number uniformly within its
+# bin: at its default 32 bins that blurs each month against the last (credit's six
+# statements, two seeds: lag-1 differences KS 0.955 / 0.957 at 32 bins, 0.967 / 0.971 at 128;
+# within-sequence autocorrelation 0.882 / 0.880 against 0.900 / 0.898).
+WIDE_N_BINS = 128
 
 
 class ParentChild(EstimatorParams):
@@ -76,6 +84,22 @@ class ParentChild(EstimatorParams):
         Keep each parent's first ``max_children`` children (in order) of every table; None
         keeps all, except under ``dp`` where it defaults to 16 (a person's rows must be
         bounded, and the cap must not come from the data).
+    layout : {"auto", "sequence", "wide"}, default "auto"
+        How a child table is learned. "sequence": its own flagship model of p(child | parent,
+        position, elapsed, previous ``history`` children), sampled position by position.
+        "wide": a panel in wide layout (:mod:`tabsynth.relational.panel`): child ``p`` becomes
+        columns ``__at<p>__.<col>`` of the parent frame, so the parent model learns each parent
+        with its whole panel jointly (every child sees the parent and every other child); its
+        width is the most children a parent has, or under ``dp`` the public ``max_children``
+        bound (give ``max_children`` the panel's length); refused beyond 128 wide columns
+        (positions x columns). "auto": "wide" for panels (every
+        parent with children has the same number) of at most 128 wide columns, else
+        "sequence"; under ``dp`` "auto" means "sequence" (the choice may not read the data).
+        Measured (``benchmarks/parent_child_vs_peers.py``, credit's six monthly statements,
+        24,000 clients, 2 CPU cores): "wide" fits in 129 s against "sequence"'s 491 s, with
+        parent-to-child trends 0.973 / 0.949 (two seeds) against 0.961, autocorrelation KS
+        0.900 / 0.898 against 0.901 and C2ST-Agg 0.540 / 0.548 against 0.570. ``layouts_``
+        holds each table's choice.
 
     Attributes
     ----------
@@ -84,7 +108,13 @@ class ParentChild(EstimatorParams):
     child_models_ : dict of str -> Autoregressive
         One per child table, learning its step frame.
     running_mean_ : dict of str -> bool
-        Per child table, whether its model sees the running means (see ``running_mean``).
+        Per child table, whether its model sees the running means (see ``running_mean``;
+        False for wide tables).
+    layouts_ : dict of str -> {"sequence", "wide"}
+        Per child table, how it is learned (see ``layout``); ``child_models_`` holds the
+        "sequence" ones only.
+    widths_ : dict of str -> int
+        Per wide child table, its positions.
     tables_ : list of str
         Child table names (``"children"`` when ``fit`` got one DataFrame).
     parents_derived_ : bool
@@ -101,13 +131,18 @@ class ParentChild(EstimatorParams):
     """
 
     name = "parent-child"
-    model_format = 1
+    # 2: wide layouts (``layouts`` / ``widths`` in the schema); format 1 directories still load
+    # (every table a sequence), while an older tabsynth refuses a format-2 one instead of
+    # looking for a wide table's missing sequence model.
+    model_format = 2
+    readable_formats = (1, 2)
 
     def __init__(self, *, key: str, order_by: str | dict[str, str] | None = None, history: int = 1,
                  running_mean: bool | str = "auto", model_params: dict | None = None, device: str = "auto",
                  random_state: int | None = None, verbose: bool = True, dp: DPConfig | None = None,
-                 max_children: int | None = None):
+                 max_children: int | None = None, layout: str = "auto"):
         self.key = key
+        self.layout = layout
         self.dp = dp
         self.max_children = max_children
         self.order_by = order_by
@@ -142,7 +177,8 @@ class ParentChild(EstimatorParams):
         ValueError
             If a key column is missing, null or (in the parents) repeated, a child key is absent
             from the parents, an ``order_by`` column is missing or does not parse, a column name
-            starts with ``__`` (reserved), or ``history`` / ``model_params`` are bad.
+            starts with ``__`` (reserved), ``history`` / ``model_params`` / ``layout`` are bad, or
+            ``layout="wide"`` would add more than 128 columns to the parent model.
         """
         self._check_params()
         tables = self._as_tables(children)
@@ -168,12 +204,28 @@ class ParentChild(EstimatorParams):
             sorted_tables = {name: seq.first_children(frame, self.key, cap) for name, frame in sorted_tables.items()}
         derived = seq.parent_frame(parents, self.key, sorted_tables, scales)
         self._record_schema(parents, tables, scales)
-        stages = self._privacy_stages(len(tables) + 1)
-        self._say(f"Parents: {len(parents):,} rows; fitting the parent model")
-        self.parent_model_ = self._fit_part("parent", int(seeds[0]), derived, None, None, stages)
+        self.layouts_ = {name: self._table_layout(name, frame, scales[name]) for name, frame in sorted_tables.items()}
+        self.widths_, self.never_null_ = {}, {}
+        for name, frame in sorted_tables.items():
+            if self.layouts_[name] == "wide":
+                # Nullability is schema (public under DP too): a present child's value in a column
+                # that never held a null must not come out null (see _filled_panels).
+                self.never_null_[name] = [c for c in self.child_columns_[name] if frame[c].notna().all()]
+                self.widths_[name] = cap if self.dp is not None else panel.wide_width(frame, self.key)
+                wide = panel.widen(frame, parents[self.key], self.key, scales[name], self.child_columns_[name],
+                                   self.widths_[name])
+                derived = pd.concat([derived, wide], axis=1)
+        stages = self._privacy_stages(1 + sum(layout == "sequence" for layout in self.layouts_.values()))
+        self._say(f"Parents: {len(parents):,} rows; fitting the parent model"
+                  + "".join(f" (with '{n}' in wide layout, {w} positions)" for n, w in self.widths_.items()))
+        self.parent_model_ = self._fit_part("parent", int(seeds[0]), derived, None, None, stages,
+                                            wide=bool(self.widths_))
         self.child_models_ = {}
-        self.running_mean_ = {name: self._uses_running_mean(frame) for name, frame in sorted_tables.items()}
+        self.running_mean_ = {name: self.layouts_[name] == "sequence" and self._uses_running_mean(frame)
+                              for name, frame in sorted_tables.items()}
         for (name, frame), seed in zip(sorted_tables.items(), seeds[1:]):
+            if self.layouts_[name] == "wide":
+                continue
             steps = seq.step_frame(frame, derived, parents[self.key], self.key, scales[name],
                                    self.child_columns_[name], self.history, self.running_mean_[name])
             metadata = seq.step_metadata(steps, self.history)
@@ -186,6 +238,22 @@ class ParentChild(EstimatorParams):
             del self._ledger, self._fitted_parts
         self._rng = np.random.default_rng(self.seed_ + 1)
         return self
+
+    def _table_layout(self, name: str, children: pd.DataFrame, scale: seq.OrderScale | None) -> str:
+        """This table's layout (see ``layout``); refuses a wide layout too wide to learn."""
+        per_position = children.shape[1] - 1  # every column but the key (the order column becomes the gap)
+        if self.layout == "sequence" or (self.layout == "auto" and self.dp is not None):
+            return "sequence"
+        width = self._children_cap() if self.dp is not None else panel.wide_width(children, self.key)
+        if self.layout == "auto":
+            wide = seq.is_panel(children, self.key) and width * per_position <= panel.MAX_WIDE_COLUMNS
+            return "wide" if wide else "sequence"
+        if width * per_position > panel.MAX_WIDE_COLUMNS:
+            raise ValueError(f"layout='wide' would give child table '{name}' {width} positions x {per_position} "
+                             f"columns = {width * per_position} columns in the parent model (at most "
+                             f"{panel.MAX_WIDE_COLUMNS}); cap the children with max_children= or use "
+                             "layout='sequence'.")
+        return "wide"
 
     def _uses_running_mean(self, children: pd.DataFrame) -> bool:
         if self.running_mean != "auto":
@@ -207,13 +275,14 @@ class ParentChild(EstimatorParams):
         self._fitted_parts: list[str] = []
         return staged_configs(self.dp, n_parts)
 
-    def _fit_part(self, part: str, seed: int, frame: pd.DataFrame, metadata: Metadata | None, units, stages
-                  ) -> Autoregressive:
+    def _fit_part(self, part: str, seed: int, frame: pd.DataFrame, metadata: Metadata | None, units, stages,
+                  wide: bool = False) -> Autoregressive:
         """Fit one inner flagship model; under DP on its stage of the shared ledger, with a
         schema of kinds only (no value facts of the data declared public) and ``units``
-        (each row's parent key) as the privacy units."""
+        (each row's parent key) as the privacy units. ``wide``: the frame holds wide tables
+        (:data:`WIDE_N_BINS`)."""
         if stages is None:
-            return self._flagship(seed).fit(frame, metadata=metadata)
+            return self._flagship(seed, n_bins=WIDE_N_BINS if wide else None).fit(frame, metadata=metadata)
         config = stages[len(self._fitted_parts)]  # parts fit in turn: parent, then each child table
         start = len(self._ledger.mechanisms)
         model = self._flagship(seed, dp=config).fit(frame, metadata=None if metadata is None else schema_only(metadata),
@@ -235,6 +304,8 @@ class ParentChild(EstimatorParams):
             if reserved in (self.model_params or {}):
                 raise ValueError(f"model_params may not set '{reserved}'; ParentChild sets it (give it to "
                                  "ParentChild itself).")
+        if self.layout not in ("auto", "sequence", "wide"):
+            raise ValueError(f"layout must be 'auto', 'sequence' or 'wide', got {self.layout!r}.")
         if self.running_mean != "auto" and not isinstance(self.running_mean, (bool, np.bool_)):
             raise ValueError(f"running_mean must be True, False or 'auto', got {self.running_mean!r}.")
         if isinstance(self.running_mean, np.bool_):
@@ -302,9 +373,10 @@ class ParentChild(EstimatorParams):
                 prefix = "syn" + prefix
             self.key_start_, self.key_prefix_ = 1, prefix
 
-    def _flagship(self, seed: int, dp: DPConfig | None = None) -> Autoregressive:
-        return Autoregressive(**(self.model_params or {}), device=self.device, random_state=seed,
-                              verbose=self.verbose, dp=dp)
+    def _flagship(self, seed: int, dp: DPConfig | None = None, n_bins: int | None = None) -> Autoregressive:
+        """An inner flagship model: ``model_params``, else ``n_bins`` when given, else its defaults."""
+        params = {**({"n_bins": n_bins} if n_bins is not None else {}), **(self.model_params or {})}
+        return Autoregressive(**params, device=self.device, random_state=seed, verbose=self.verbose, dp=dp)
 
     def _say(self, message: str) -> None:
         if self.verbose:
@@ -405,7 +477,7 @@ class ParentChild(EstimatorParams):
         return np.array([f"{self.key_prefix_}{i}" for i in numbers], dtype=object)
 
     def _children_of(self, derived: pd.DataFrame, keys: np.ndarray, rng: np.random.Generator):
-        derived = self._consistent_starts(derived, rng)
+        derived = self._filled_panels(self._consistent_starts(derived, rng), rng)
         tables = {name: self._sequences(name, derived, keys, rng) for name in self.tables_}
         return tables if self.tables_ != [DEFAULT_CHILD] else tables[DEFAULT_CHILD]
 
@@ -424,11 +496,42 @@ class ParentChild(EstimatorParams):
                 derived.loc[holes, start] = filled[start].to_numpy()
         return derived
 
+    def _filled_panels(self, derived: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """Wide tables: a parent's child at a position below its ``__n__`` is present, so a null
+        drawn there in a column that never held one (or in its gap) is imputed by the parent
+        model given the rest of the row; positions from ``__n__`` on stay null (absent)."""
+        holes = []  # (column, rows)
+        for name, width in self.widths_.items():
+            lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64)
+            for p in range(width):
+                columns = self.never_null_[name] + ([seq.GAP] if p > 0 and self.scales_[name] is not None else [])
+                for column in columns:
+                    wide = panel.wide_name(p, column)
+                    if wide in derived.columns:
+                        rows = np.flatnonzero((lengths > p) & derived[wide].isna().to_numpy())
+                        if len(rows):
+                            holes.append((wide, rows))
+        if not holes:
+            return derived
+        derived = derived.reset_index(drop=True)
+        rows = np.unique(np.concatenate([r for _, r in holes]))
+        filled = self.parent_model_.impute(derived.iloc[rows], random_state=_seed(rng))
+        filled.index = rows
+        for column, at in holes:
+            derived.loc[at, column] = filled.loc[at, column].to_numpy()
+        return derived
+
     def _sequences(self, name: str, derived: pd.DataFrame, keys: np.ndarray, rng: np.random.Generator
                    ) -> pd.DataFrame:
         """Child table ``name`` for the parents in ``derived``, generated position by position,
-        each position one batched call over every parent whose sequence is that long."""
-        model, scale = self.child_models_[name], self.scales_[name]
+        each position one batched call over every parent whose sequence is that long (wide
+        tables: read from the parent model's wide columns)."""
+        scale = self.scales_[name]
+        if self.layouts_[name] == "wide":
+            lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64)
+            parts = panel.narrow_parts(derived, self.child_columns_[name], scale, self.widths_[name], lengths)
+            return self._assemble(name, parts, derived, keys)
+        model = self.child_models_[name]
         learned = model.encoder_.columns_
         lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64).clip(min=0)
         context = derived.add_prefix(seq.PARENT_PREFIX).reset_index(drop=True)
@@ -533,7 +636,8 @@ class ParentChild(EstimatorParams):
                 "order_metadata": {n: Metadata([m]).to_dict() for n, m in self.order_metadata_.items()},
                 "key_dtype": self.key_dtype_, "key_start": self.key_start_, "key_prefix": self.key_prefix_,
                 "parents_derived": self.parents_derived_,
-                "parent_table": self.parent_table_, "running_mean": self.running_mean_}
+                "parent_table": self.parent_table_, "running_mean": self.running_mean_,
+                "layouts": self.layouts_, "widths": self.widths_, "never_null": self.never_null_}
 
     @classmethod
     def _from_saved(cls, saved: SavedModel, device: torch.device) -> "ParentChild":
@@ -545,10 +649,10 @@ class ParentChild(EstimatorParams):
             If the directory was written in another format.
         """
         config = saved.config
-        if config.get("model_format") != cls.model_format:
+        if config.get("model_format") not in cls.readable_formats:
             raise ValueError(f"'{saved.path}' was saved by tabsynth {config.get('tabsynth_version', '?')} in "
                              f"parent-child format {config.get('model_format')!r}; this tabsynth ({__version__}) "
-                             f"reads format {cls.model_format}. Re-fit the model with this version.")
+                             f"reads formats {list(cls.readable_formats)}. Re-fit the model with this version.")
         model = cls(**config["params"])
         model.seed_, model.device_ = config["seed"], device
         schema = config["schema"]
@@ -571,6 +675,10 @@ class ParentChild(EstimatorParams):
         model.running_mean_ = schema.get("running_mean") or {
             name: any(c.startswith(seq.MEAN_PREFIX) for c in m.encoder_.columns_)
             for name, m in model.child_models_.items()}
+        # Models saved before the wide layout learned every table as a sequence.
+        model.layouts_ = schema.get("layouts") or {name: "sequence" for name in model.tables_}
+        model.widths_ = schema.get("widths") or {}
+        model.never_null_ = schema.get("never_null") or {}
         model._rng = np.random.default_rng()
         model._rng.bit_generator.state = config["rng"]
         return model

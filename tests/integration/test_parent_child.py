@@ -85,10 +85,15 @@ def test_credit_children_follow_their_parents(credit, credit_model):
     assert list(parents.columns) == list(customers.columns)
     assert list(children.columns) == list(statements.columns)
     counts = children.groupby("ID").size()
-    assert (counts == 6).mean() > 0.95  # every real customer has six statements
+    # Six statements for every real client: a panel, learned in wide layout, keeps all six.
+    assert credit_model.layouts_ == {"children": "wide"} and (counts == 6).all()
     assert _sorted_within(children, "ID", "month")
-    months = set(statements["month"])
-    assert children["month"].isin(months).mean() > 0.9
+    assert children["month"].dtype == statements["month"].dtype
+    # Every client's six months are April..September 2005, as in every real client's panel.
+    months = children.groupby("ID")["month"].apply(lambda m: tuple(m))
+    assert (months == tuple(sorted(set(statements["month"])))).mean() > 0.95
+    for column in ("repayment_status", "bill_amount", "paid_amount"):
+        assert children[column].dtype == statements[column].dtype, column
 
 
 def test_a_parent_condition_holds_on_every_parent_and_children_follow(credit_model):
@@ -118,6 +123,7 @@ def test_seeds_and_save_load_reproduce(tmp_path, credit_model):
     pd.testing.assert_frame_equal(first[0], restored[0])
     pd.testing.assert_frame_equal(first[1], restored[1])
     assert loaded.running_mean_ == credit_model.running_mean_ == {"children": False}
+    assert loaded.layouts_ == {"children": "wide"} and loaded.widths_ == {"children": 6}
     # The model's own stream continues identically after a save / load.
     pd.testing.assert_frame_equal(credit_model.sample(20)[1], loaded.sample(20)[1])
 
@@ -127,10 +133,14 @@ def test_running_mean_is_on_for_event_sequences_and_off_for_panels(credit, cdnow
     assert cdnow_model.running_mean_ == {"children": True}
     assert any(c.startswith("__mean__.") for c in cdnow_model.child_models_["children"].encoder_.columns_)
     assert credit_model.running_mean_ == {"children": False}
-    assert not any(c.startswith("__mean__.") for c in credit_model.child_models_["children"].encoder_.columns_)
     customers, statements = credit
     small = customers.head(200)
-    forced = ts.ParentChild(key="ID", order_by="month", running_mean=True, random_state=0,
+    sequence = ts.ParentChild(key="ID", order_by="month", layout="sequence", random_state=0,
+                              model_params={"epochs": 1}, verbose=False)
+    sequence.fit(statements[statements["ID"].isin(small["ID"])], parents=small)
+    assert sequence.running_mean_ == {"children": False}
+    assert not any(c.startswith("__mean__.") for c in sequence.child_models_["children"].encoder_.columns_)
+    forced = ts.ParentChild(key="ID", order_by="month", layout="sequence", running_mean=True, random_state=0,
                             model_params={"epochs": 1}, verbose=False)
     forced.fit(statements[statements["ID"].isin(small["ID"])], parents=small)
     learned = forced.child_models_["children"].encoder_.columns_
@@ -139,6 +149,33 @@ def test_running_mean_is_on_for_event_sequences_and_off_for_panels(credit, cdnow
     assert (children.groupby("ID").size() > 0).all() and set(children["ID"]) <= set(parents["ID"])
     with pytest.raises(ValueError, match=r"running_mean must be True, False or 'auto', got 'yes'"):
         ts.ParentChild(key="ID", running_mean="yes").fit(statements, parents=customers)
+
+
+def test_panels_are_learned_wide_and_event_sequences_as_sequences(cdnow, cdnow_model, credit_model):
+    # The panel's statements are columns of the parent model; no separate sequence model.
+    assert cdnow_model.layouts_ == {"children": "sequence"} and set(cdnow_model.child_models_) == {"children"}
+    assert credit_model.child_models_ == {} and credit_model.widths_ == {"children": 6}
+    learned = set(credit_model.parent_model_.metadata_.names)  # (constant gaps: in the metadata, not encoded)
+    assert {f"__at{p}__.bill_amount" for p in range(6)} <= learned
+    assert {f"__at{p}__.__gap__" for p in range(1, 6)} <= learned and "__at0__.__gap__" not in learned
+    # Finer bins for the parent model of a panel (model_params may still set them); the others' default.
+    assert credit_model.parent_model_.n_bins == 128 and cdnow_model.parent_model_.n_bins == 32
+    # layout="wide" on purchases of varying number: a parent's later positions are nulls, its
+    # __n__ says how many purchases are real, and they come out in order with their dates.
+    wide = ts.ParentChild(key="customer_id", order_by="date", layout="wide", max_children=4, random_state=0,
+                          model_params={"epochs": 2}, verbose=False).fit(cdnow)
+    assert wide.layouts_ == {"children": "wide"} and wide.widths_ == {"children": 4}
+    parents, children = wide.sample(500, random_state=0)
+    counts = children.groupby("customer_id").size()
+    assert counts.max() <= 4 and set(children["customer_id"]) <= set(parents["customer_id"])
+    real_counts = cdnow.groupby("customer_id").size().clip(upper=4)
+    assert abs(real_counts.mean() - counts.reindex(parents["customer_id"], fill_value=0).mean()) < 0.5
+    assert _sorted_within(children, "customer_id", "date")
+    assert children["number_of_cds"].notna().all() and children["number_of_cds"].dtype == cdnow["number_of_cds"].dtype
+    with pytest.raises(ValueError, match=r"layout='wide' would give child table 'children' \d+ positions"):
+        ts.ParentChild(key="customer_id", order_by="date", layout="wide", verbose=False).fit(cdnow)
+    with pytest.raises(ValueError, match=r"layout must be 'auto', 'sequence' or 'wide', got 'long'"):
+        ts.ParentChild(key="customer_id", layout="long").fit(cdnow)
 
 
 def test_two_child_tables_of_one_parent(credit):
@@ -153,6 +190,9 @@ def test_two_child_tables_of_one_parent(credit):
     assert set(children) == {"statements", "payments"}
     for table in children.values():
         assert set(table["ID"]) <= set(parents["ID"])
+    # The statements are a panel (wide); the payments vary in number per client (a sequence).
+    assert model.layouts_ == {"statements": "wide", "payments": "sequence"}
+    assert (children["statements"].groupby("ID").size() == 6).all()
 
 
 def test_bad_inputs_get_clear_errors(credit):

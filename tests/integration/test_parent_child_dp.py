@@ -63,6 +63,29 @@ def test_dp_samples_link_keys_respect_the_cap_and_order(dp_model, tmp_path):
     assert again.equals(same)
 
 
+def test_dp_wide_panel_is_one_parent_model_on_the_whole_budget():
+    customers, statements = credit_statements(ts.read_table(CREDIT))
+    keep = customers["ID"].iloc[:1_500]
+    customers, statements = customers[customers["ID"].isin(keep)], statements[statements["ID"].isin(keep)]
+    config = ts.DPConfig(epsilon=4.0, delta=1e-5)
+    # Under DP "auto" may not read the data: the panel stays a sequence; "wide" takes max_children as its width.
+    auto = ts.ParentChild(key="ID", order_by="month", random_state=0, model_params={**FAST, "epochs": 1},
+                          verbose=False, dp=config).fit(statements, parents=customers)
+    assert auto.layouts_ == {"children": "sequence"} and set(auto.child_models_) == {"children"}
+    model = ts.ParentChild(key="ID", order_by="month", layout="wide", max_children=6, random_state=0,
+                           model_params=FAST, verbose=False, dp=config).fit(statements, parents=customers)
+    assert model.layouts_ == {"children": "wide"} and model.widths_ == {"children": 6} and model.child_models_ == {}
+    ledger = model.privacy_
+    assert {m["part"] for m in ledger["mechanisms"]} == {"parent"}
+    assert 0.99 * 4.0 <= ledger["epsilon"] <= 4.0 + 1e-6
+    # One row of the parent model holds a parent with all its children: its rows are the privacy unit.
+    assert ledger["neighbouring"] == "add or remove one parent with all its children"
+    parents, children = model.sample(200, random_state=0)
+    assert parents["ID"].str.startswith("syn-").all() and set(children["ID"]) <= set(parents["ID"])
+    assert children.groupby("ID").size().max() <= 6
+    assert children.groupby("ID", sort=False)["month"].apply(lambda s: s.is_monotonic_increasing).all()
+
+
 def test_staged_configs_add_up_to_the_target():
     config = ts.DPConfig(epsilon=2.0, delta=1e-6)
     stages = staged_configs(config, 3)
