@@ -22,7 +22,7 @@ Usage::
     python benchmarks/parent_child_vs_peers.py --tables cdnow --peers none   # tabsynth alone
     python benchmarks/parent_child_vs_peers.py --peers none --dp-epsilons 1,3,10 --no-tabsynth   # DP fits
     python benchmarks/parent_child_vs_peers.py --max-parents 2500 --peers sdv-par,sdv-hma   # slow peers, a subset
-    python benchmarks/parent_child_vs_peers.py --tables credit --peers none --layout sequence   # the step model
+    python benchmarks/parent_child_vs_peers.py --tables credit --peers none --layout wide   # the panel as columns
     python benchmarks/parent_child_vs_peers.py --tables credit --peers none --no-tabsynth --dp-epsilons 3 \
         --layout wide --max-children 6                                # the DP panel in wide layout
 
@@ -209,8 +209,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--history", type=int, default=1, help="tabsynth's ParentChild(history=...): "
                         "previous children each child sees")
-    parser.add_argument("--layout", default="auto", choices=("auto", "sequence", "wide"),
-                        help="tabsynth's ParentChild(layout=...): auto learns panels wide (sequence under DP)")
+    parser.add_argument("--layout", default="sequence", choices=("sequence", "wide"),
+                        help="tabsynth's ParentChild(layout=...)")
     parser.add_argument("--max-children", type=int, default=None, help="tabsynth's ParentChild(max_children=...) "
                         "(default: all; 16 under DP). Give the credit panel's 6 with --layout wide under DP")
     parser.add_argument("--model-params", default=None, help="tabsynth's ParentChild(model_params=...) as JSON, "

@@ -115,9 +115,10 @@ def fit(
                                                                     "the order (dates or integers)."),
     parent: Optional[Path] = typer.Option(None, "--parent", help="Parent-child fit: the parent table (one row "
                                                                  "per key); default: the set of keys."),
-    layout: str = typer.Option("auto", "--layout", help="Parent-child fit: how a child table is learned: "
-                                                        "sequence, wide (a panel as columns of its parent) or "
-                                                        "auto (wide for panels; sequence under --epsilon)."),
+    layout: str = typer.Option("sequence", "--layout", help="Parent-child fit: how the child table(s) are "
+                                                            "learned: sequence, or wide (a short panel as columns "
+                                                            "of its parent's row; under --epsilon give "
+                                                            "--max-children too)."),
     max_children: Optional[int] = typer.Option(None, "--max-children", min=1,
                                                help="Parent-child fit: keep each parent's first N children per "
                                                     "table (default under --epsilon: 16)."),
@@ -139,7 +140,7 @@ def fit(
                          dp=None if epsilon is None else DPConfig(epsilon=epsilon, delta=delta), layout=layout,
                          max_children=max_children)
         return
-    if order_by is not None or parent is not None or layout != "auto" or max_children is not None:
+    if order_by is not None or parent is not None or layout != "sequence" or max_children is not None:
         raise ValueError("--order-by, --parent, --layout and --max-children belong to a parent-child fit: give "
                          "--key too.")
     if len(data) != 1:

@@ -22,7 +22,7 @@ def table_stem(path: Path) -> str:
 
 def fit_parent_child(children: list[Path], output: Path, *, key: str, order_by: str | None, parent: Path | None,
                      epochs: int | None, batch_size: int | None, device: str, seed: int | None, quiet: bool,
-                     console, dp=None, layout: str = "auto", max_children: int | None = None) -> ParentChild:
+                     console, dp=None, layout: str = "sequence", max_children: int | None = None) -> ParentChild:
     """Read the tables, fit :class:`ParentChild`, save it to ``output``.
 
     Raises

@@ -35,7 +35,7 @@ DP_MAX_CHILDREN = 16
 # model_params sets n_bins, and not under DP, where bin edges are noisy releases). A panel
 # repeats one quantity month after month, and the flagship draws a number uniformly within its
 # bin: at its default 32 bins that blurs each month against the last (credit's six
-# statements, two seeds: lag-1 differences KS 0.955 / 0.957 at 32 bins, 0.967 / 0.971 at 128;
+# statements, the wide layout's first version, two seeds: lag-1 differences KS 0.955 / 0.957 at 32 bins, 0.967 / 0.971 at 128;
 # within-sequence autocorrelation 0.882 / 0.880 against 0.900 / 0.898).
 WIDE_N_BINS = 128
 
@@ -66,7 +66,8 @@ class ParentChild(EstimatorParams):
         the choice may not read the data. ``running_mean_`` holds each table's choice.
     model_params : dict or None
         Keyword arguments for every :class:`~tabsynth.Autoregressive` inside (``epochs``,
-        ``batch_size``, ``hidden_dim``, ...).
+        ``batch_size``, ``hidden_dim``, ...); without ``n_bins`` a parent model holding wide
+        tables takes :data:`WIDE_N_BINS`.
     device : str, default "auto"
     random_state : int or None
     verbose : bool, default True
@@ -84,22 +85,26 @@ class ParentChild(EstimatorParams):
         Keep each parent's first ``max_children`` children (in order) of every table; None
         keeps all, except under ``dp`` where it defaults to 16 (a person's rows must be
         bounded, and the cap must not come from the data).
-    layout : {"auto", "sequence", "wide"}, default "auto"
-        How a child table is learned. "sequence": its own flagship model of p(child | parent,
-        position, elapsed, previous ``history`` children), sampled position by position.
-        "wide": a panel in wide layout (:mod:`tabsynth.relational.panel`): child ``p`` becomes
-        columns ``__at<p>__.<col>`` of the parent frame, so the parent model learns each parent
-        with its whole panel jointly (every child sees the parent and every other child); its
-        width is the most children a parent has, or under ``dp`` the public ``max_children``
-        bound (give ``max_children`` the panel's length); refused beyond 128 wide columns
-        (positions x columns). "auto": "wide" for panels (every
-        parent with children has the same number) of at most 128 wide columns, else
-        "sequence"; under ``dp`` "auto" means "sequence" (the choice may not read the data).
-        Measured (``benchmarks/parent_child_vs_peers.py``, credit's six monthly statements,
-        24,000 clients, 2 CPU cores): "wide" fits in 129 s against "sequence"'s 491 s, with
-        parent-to-child trends 0.973 / 0.949 (two seeds) against 0.961, autocorrelation KS
-        0.900 / 0.898 against 0.901 and C2ST-Agg 0.540 / 0.548 against 0.570. ``layouts_``
-        holds each table's choice.
+    layout : {"sequence", "wide"} or dict of str -> either, default "sequence"
+        How a child table is learned (a dict maps table names to theirs; tables it leaves out
+        are "sequence"). "sequence": its own flagship model of p(child | parent, position,
+        elapsed, previous ``history`` children), sampled position by position. "wide": the
+        table in wide layout (:mod:`tabsynth.relational.panel`): child ``p`` becomes columns
+        ``__at<p>__.<col>`` of the parent frame, so the parent model learns each parent with
+        all its children jointly (every child sees the parent and every other child), with
+        :data:`WIDE_N_BINS` quantile bins unless ``model_params`` sets ``n_bins``. Meant for
+        panels (a few children per parent: monthly statements). Its width is the most
+        children a parent has; under ``dp`` it is ``max_children``, which must then be given
+        (the width must not come from the data). Refused beyond 128 wide columns per table.
+        Measured (``benchmarks/parent_child_vs_peers.py``, credit's six monthly statements, 2
+        CPU cores): on 24,000 clients "wide" fits in 197 s against 491 s, parent-to-child
+        trends 0.947 against 0.961 (a first version: 0.973 / 0.949 over two seeds), C2ST-Agg
+        0.548 against 0.570, autocorrelation KS 0.898 against 0.901; on 10,000 clients (the
+        first version) parent-to-child 0.978
+        against 0.908 but C2ST-Agg 0.657 against 0.584 and autocorrelation 0.851 against 0.890;
+        on 2,000 "sequence" is well ahead on detection, sequence coherence and parent-to-child
+        trends. Hence not the default.
+        ``layouts_`` holds each table's layout.
 
     Attributes
     ----------
@@ -140,7 +145,7 @@ class ParentChild(EstimatorParams):
     def __init__(self, *, key: str, order_by: str | dict[str, str] | None = None, history: int = 1,
                  running_mean: bool | str = "auto", model_params: dict | None = None, device: str = "auto",
                  random_state: int | None = None, verbose: bool = True, dp: DPConfig | None = None,
-                 max_children: int | None = None, layout: str = "auto"):
+                 max_children: int | None = None, layout: str | dict[str, str] = "sequence"):
         self.key = key
         self.layout = layout
         self.dp = dp
@@ -178,7 +183,8 @@ class ParentChild(EstimatorParams):
             If a key column is missing, null or (in the parents) repeated, a child key is absent
             from the parents, an ``order_by`` column is missing or does not parse, a column name
             starts with ``__`` (reserved), ``history`` / ``model_params`` / ``layout`` are bad, or
-            ``layout="wide"`` would add more than 128 columns to the parent model.
+            ``layout="wide"`` would add more than 128 columns to the parent model for one table
+            (or, under ``dp``, comes without ``max_children``).
         """
         self._check_params()
         tables = self._as_tables(children)
@@ -206,6 +212,7 @@ class ParentChild(EstimatorParams):
         self._record_schema(parents, tables, scales)
         self.layouts_ = {name: self._table_layout(name, frame, scales[name]) for name, frame in sorted_tables.items()}
         self.widths_, self.never_null_ = {}, {}
+        wide_frames, wide_metadata = [], []
         for name, frame in sorted_tables.items():
             if self.layouts_[name] == "wide":
                 # Nullability is schema (public under DP too): a present child's value in a column
@@ -214,11 +221,21 @@ class ParentChild(EstimatorParams):
                 self.widths_[name] = cap if self.dp is not None else panel.wide_width(frame, self.key)
                 wide = panel.widen(frame, parents[self.key], self.key, scales[name], self.child_columns_[name],
                                    self.widths_[name])
-                derived = pd.concat([derived, wide], axis=1)
+                if self.dp is None:  # a position no parent fills in some column (a month never paid) is
+                    wide = wide.loc[:, wide.notna().any().to_numpy()]  # not learned; it comes out null
+                wide_frames.append(wide)
+                wide_metadata.extend(panel.wide_metadata(frame, wide, scales[name], self.child_columns_[name],
+                                                         self.widths_[name], private=self.dp is not None))
+        # The parent frame as the sequence tables' models see it: without the wide columns.
+        context = derived
+        metadata = None
+        if wide_frames:
+            derived = pd.concat([derived, *wide_frames], axis=1)
+            metadata = Metadata(list(Metadata.infer(context)) + wide_metadata)
         stages = self._privacy_stages(1 + sum(layout == "sequence" for layout in self.layouts_.values()))
         self._say(f"Parents: {len(parents):,} rows; fitting the parent model"
                   + "".join(f" (with '{n}' in wide layout, {w} positions)" for n, w in self.widths_.items()))
-        self.parent_model_ = self._fit_part("parent", int(seeds[0]), derived, None, None, stages,
+        self.parent_model_ = self._fit_part("parent", int(seeds[0]), derived, metadata, None, stages,
                                             wide=bool(self.widths_))
         self.child_models_ = {}
         self.running_mean_ = {name: self.layouts_[name] == "sequence" and self._uses_running_mean(frame)
@@ -226,7 +243,7 @@ class ParentChild(EstimatorParams):
         for (name, frame), seed in zip(sorted_tables.items(), seeds[1:]):
             if self.layouts_[name] == "wide":
                 continue
-            steps = seq.step_frame(frame, derived, parents[self.key], self.key, scales[name],
+            steps = seq.step_frame(frame, context, parents[self.key], self.key, scales[name],
                                    self.child_columns_[name], self.history, self.running_mean_[name])
             metadata = seq.step_metadata(steps, self.history)
             self._say(f"Child table '{name}': {len(frame):,} rows; fitting its sequence model")
@@ -240,19 +257,20 @@ class ParentChild(EstimatorParams):
         return self
 
     def _table_layout(self, name: str, children: pd.DataFrame, scale: seq.OrderScale | None) -> str:
-        """This table's layout (see ``layout``); refuses a wide layout too wide to learn."""
-        per_position = children.shape[1] - 1  # every column but the key (the order column becomes the gap)
-        if self.layout == "sequence" or (self.layout == "auto" and self.dp is not None):
+        """This table's layout (see ``layout``); refuses a wide layout too wide to learn, and
+        one under DP without the public ``max_children`` width."""
+        layout = self.layout.get(name, "sequence") if isinstance(self.layout, dict) else self.layout
+        if layout == "sequence":
             return "sequence"
+        if self.dp is not None and self.max_children is None:
+            raise ValueError(f"layout='wide' for child table '{name}' under dp needs max_children= (the panel's "
+                             "length, a public bound: the width may not come from the data).")
         width = self._children_cap() if self.dp is not None else panel.wide_width(children, self.key)
-        if self.layout == "auto":
-            wide = seq.is_panel(children, self.key) and width * per_position <= panel.MAX_WIDE_COLUMNS
-            return "wide" if wide else "sequence"
-        if width * per_position > panel.MAX_WIDE_COLUMNS:
-            raise ValueError(f"layout='wide' would give child table '{name}' {width} positions x {per_position} "
-                             f"columns = {width * per_position} columns in the parent model (at most "
-                             f"{panel.MAX_WIDE_COLUMNS}); cap the children with max_children= or use "
-                             "layout='sequence'.")
+        columns = panel.wide_count(len(self.child_columns_[name]), width, scale is not None)
+        if columns > panel.MAX_WIDE_COLUMNS:
+            raise ValueError(f"layout='wide' would give child table '{name}' {width} positions and {columns} "
+                             f"columns in the parent model (at most {panel.MAX_WIDE_COLUMNS}); cap the children "
+                             "with max_children= or use layout='sequence'.")
         return "wide"
 
     def _uses_running_mean(self, children: pd.DataFrame) -> bool:
@@ -304,8 +322,10 @@ class ParentChild(EstimatorParams):
             if reserved in (self.model_params or {}):
                 raise ValueError(f"model_params may not set '{reserved}'; ParentChild sets it (give it to "
                                  "ParentChild itself).")
-        if self.layout not in ("auto", "sequence", "wide"):
-            raise ValueError(f"layout must be 'auto', 'sequence' or 'wide', got {self.layout!r}.")
+        layouts = list(self.layout.values()) if isinstance(self.layout, dict) else [self.layout]
+        if any(layout not in ("sequence", "wide") for layout in layouts):
+            raise ValueError(f"layout must be 'sequence', 'wide' or a dict of table name -> either, got "
+                             f"{self.layout!r}.")
         if self.running_mean != "auto" and not isinstance(self.running_mean, (bool, np.bool_)):
             raise ValueError(f"running_mean must be True, False or 'auto', got {self.running_mean!r}.")
         if isinstance(self.running_mean, np.bool_):
@@ -530,7 +550,11 @@ class ParentChild(EstimatorParams):
         if self.layouts_[name] == "wide":
             lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64)
             parts = panel.narrow_parts(derived, self.child_columns_[name], scale, self.widths_[name], lengths)
-            return self._assemble(name, parts, derived, keys)
+            table = self._assemble(name, parts, derived, keys)
+            for column in self.child_columns_[name]:  # a position never learned gave object-typed nulls
+                if table[column].dtype == object:
+                    table[column] = table[column].infer_objects()
+            return table
         model = self.child_models_[name]
         learned = model.encoder_.columns_
         lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64).clip(min=0)

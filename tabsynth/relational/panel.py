@@ -17,9 +17,12 @@ A parent with fewer than ``width`` children has nulls in its later positions (it
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
+from tabsynth.metadata import ColumnMetadata, Metadata
 from tabsynth.relational.sequences import GAP, OrderScale
 
 # The most wide columns a table may add to the parent model ("auto" keeps the step model
@@ -31,6 +34,40 @@ MAX_WIDE_COLUMNS = 128
 def wide_name(position: int, column: str) -> str:
     """The parent frame's name of ``column`` of the child at ``position`` (0-based, in order)."""
     return f"__at{position}__.{column}"
+
+
+def wide_count(n_columns: int, width: int, ordered: bool) -> int:
+    """Columns the wide layout adds: ``n_columns`` per position, and a gap from position 1 on."""
+    return n_columns * width + (width - 1 if ordered else 0)
+
+
+def wide_metadata(children: pd.DataFrame, wide: pd.DataFrame, scale: OrderScale | None, child_columns: list[str],
+                  width: int, private: bool = False) -> list[ColumnMetadata]:
+    """The wide columns' metadata, one per column of :func:`widen`'s frame, in its order.
+
+    Every position of a child column takes that column's metadata inferred over all the
+    children (one kind, category set and range for all positions, as the step model's lag
+    columns do). Nullable where the wide frame holds nulls; with ``private`` (DP) every
+    position is nullable whatever the data: a parent may have fewer children than ``width``,
+    and the schema may not tell which positions every parent fills. The gaps are numerical,
+    inferred over every position's gaps.
+    """
+    own = Metadata.infer(children[child_columns])
+    gaps = None
+    if scale is not None and width > 1:
+        values = pd.concat([wide[wide_name(p, GAP)] for p in range(1, width)], ignore_index=True).dropna()
+        values = values.astype(np.float64) if values.empty else values
+        frame = pd.DataFrame({GAP: values if len(values) else pd.Series([0.0])})
+        gaps = Metadata.infer(frame)
+        if frame[GAP].nunique() > 1:
+            gaps.refit_column(GAP, frame, "numerical")
+    columns = []
+    for name in wide.columns:
+        column = name.split("__.", 1)[1]
+        meta = gaps[GAP] if column == GAP else own[column]
+        nullable = private or bool(wide[name].isna().any())  # (nullable columns cost a null token each)
+        columns.append(dataclasses.replace(meta, name=name, nullable=nullable, null_rate=float(wide[name].isna().mean())))
+    return columns
 
 
 def wide_width(children: pd.DataFrame, key: str) -> int:
@@ -115,9 +152,10 @@ def narrow_parts(derived: pd.DataFrame, child_columns: list[str], scale: OrderSc
     for p in range(int(lengths.max(initial=0))):
         active = np.flatnonzero(lengths > p)
         own = pd.DataFrame({column: derived[wide_name(p, column)].iloc[active].to_numpy()
-                            for column in child_columns})
+                            if wide_name(p, column) in derived.columns else np.full(len(active), None)
+                            for column in child_columns})  # (a column null at every parent was not learned)
         if scale is not None:
-            if p > 0:
+            if p > 0 and wide_name(p, GAP) in derived.columns:
                 gap = pd.to_numeric(derived[wide_name(p, GAP)].iloc[active], errors="coerce").to_numpy(np.float64)
                 elapsed[active] += np.nan_to_num(gap, nan=0.0).clip(min=0)
             own["__elapsed_now__"] = elapsed[active]

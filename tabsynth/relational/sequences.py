@@ -258,12 +258,19 @@ def step_metadata(steps: pd.DataFrame, history: int) -> Metadata:
     for column in timing:
         if column in steps.columns and steps[column].nunique() > 1:
             metadata.refit_column(column, steps, "numerical")
+
     columns = []
     for meta in metadata:
         own = next((meta.name[len(lag_name(k, "")):] for k in range(1, history + 1)
                     if meta.name.startswith(lag_name(k, ""))), None)
         if own is not None and own in metadata.names:
             meta = dataclasses.replace(metadata[own], name=meta.name, nullable=True,
+                                       null_rate=float(steps[meta.name].isna().mean()))
+        averaged = meta.name[len(MEAN_PREFIX):] if meta.name.startswith(MEAN_PREFIX) else None
+        if averaged in metadata.names and meta.kind != "numerical" and metadata[averaged].kind == "numerical":
+            # A running mean that is one value in training (every gap a week) must still take the
+            # means that generated values give (a first gap of 0 days): its own column's range.
+            meta = dataclasses.replace(metadata[averaged], name=meta.name, nullable=True,
                                        null_rate=float(steps[meta.name].isna().mean()))
         columns.append(meta)
     return Metadata(columns)

@@ -85,15 +85,11 @@ def test_credit_children_follow_their_parents(credit, credit_model):
     assert list(parents.columns) == list(customers.columns)
     assert list(children.columns) == list(statements.columns)
     counts = children.groupby("ID").size()
-    # Six statements for every real client: a panel, learned in wide layout, keeps all six.
-    assert credit_model.layouts_ == {"children": "wide"} and (counts == 6).all()
+    assert credit_model.layouts_ == {"children": "sequence"}
+    assert (counts == 6).mean() > 0.95  # every real customer has six statements
     assert _sorted_within(children, "ID", "month")
-    assert children["month"].dtype == statements["month"].dtype
-    # Every client's six months are April..September 2005, as in every real client's panel.
-    months = children.groupby("ID")["month"].apply(lambda m: tuple(m))
-    assert (months == tuple(sorted(set(statements["month"])))).mean() > 0.95
-    for column in ("repayment_status", "bill_amount", "paid_amount"):
-        assert children[column].dtype == statements[column].dtype, column
+    months = set(statements["month"])
+    assert children["month"].isin(months).mean() > 0.9
 
 
 def test_a_parent_condition_holds_on_every_parent_and_children_follow(credit_model):
@@ -123,7 +119,7 @@ def test_seeds_and_save_load_reproduce(tmp_path, credit_model):
     pd.testing.assert_frame_equal(first[0], restored[0])
     pd.testing.assert_frame_equal(first[1], restored[1])
     assert loaded.running_mean_ == credit_model.running_mean_ == {"children": False}
-    assert loaded.layouts_ == {"children": "wide"} and loaded.widths_ == {"children": 6}
+    assert loaded.layouts_ == {"children": "sequence"} and loaded.widths_ == {}
     # The model's own stream continues identically after a save / load.
     pd.testing.assert_frame_equal(credit_model.sample(20)[1], loaded.sample(20)[1])
 
@@ -133,14 +129,10 @@ def test_running_mean_is_on_for_event_sequences_and_off_for_panels(credit, cdnow
     assert cdnow_model.running_mean_ == {"children": True}
     assert any(c.startswith("__mean__.") for c in cdnow_model.child_models_["children"].encoder_.columns_)
     assert credit_model.running_mean_ == {"children": False}
+    assert not any(c.startswith("__mean__.") for c in credit_model.child_models_["children"].encoder_.columns_)
     customers, statements = credit
     small = customers.head(200)
-    sequence = ts.ParentChild(key="ID", order_by="month", layout="sequence", random_state=0,
-                              model_params={"epochs": 1}, verbose=False)
-    sequence.fit(statements[statements["ID"].isin(small["ID"])], parents=small)
-    assert sequence.running_mean_ == {"children": False}
-    assert not any(c.startswith("__mean__.") for c in sequence.child_models_["children"].encoder_.columns_)
-    forced = ts.ParentChild(key="ID", order_by="month", layout="sequence", running_mean=True, random_state=0,
+    forced = ts.ParentChild(key="ID", order_by="month", running_mean=True, random_state=0,
                             model_params={"epochs": 1}, verbose=False)
     forced.fit(statements[statements["ID"].isin(small["ID"])], parents=small)
     learned = forced.child_models_["children"].encoder_.columns_
@@ -151,31 +143,89 @@ def test_running_mean_is_on_for_event_sequences_and_off_for_panels(credit, cdnow
         ts.ParentChild(key="ID", running_mean="yes").fit(statements, parents=customers)
 
 
-def test_panels_are_learned_wide_and_event_sequences_as_sequences(cdnow, cdnow_model, credit_model):
-    # The panel's statements are columns of the parent model; no separate sequence model.
-    assert cdnow_model.layouts_ == {"children": "sequence"} and set(cdnow_model.child_models_) == {"children"}
-    assert credit_model.child_models_ == {} and credit_model.widths_ == {"children": 6}
-    learned = set(credit_model.parent_model_.metadata_.names)  # (constant gaps: in the metadata, not encoded)
+@pytest.fixture(scope="module")
+def credit_wide(credit):
+    customers, statements = credit
+    return ts.ParentChild(key="ID", order_by="month", layout="wide", random_state=0, model_params=FAST,
+                          verbose=False).fit(statements, parents=customers)
+
+
+def test_a_panel_in_wide_layout_keeps_every_statement_in_order(tmp_path, credit, credit_wide):
+    customers, statements = credit
+    # The statements are columns of the parent model (128 bins there); no separate sequence model.
+    assert credit_wide.layouts_ == {"children": "wide"} and credit_wide.widths_ == {"children": 6}
+    assert credit_wide.child_models_ == {} and credit_wide.parent_model_.n_bins == 128
+    learned = set(credit_wide.parent_model_.metadata_.names)  # (constant gaps: in the metadata, not encoded)
     assert {f"__at{p}__.bill_amount" for p in range(6)} <= learned
     assert {f"__at{p}__.__gap__" for p in range(1, 6)} <= learned and "__at0__.__gap__" not in learned
-    # Finer bins for the parent model of a panel (model_params may still set them); the others' default.
-    assert credit_model.parent_model_.n_bins == 128 and cdnow_model.parent_model_.n_bins == 32
-    # layout="wide" on purchases of varying number: a parent's later positions are nulls, its
-    # __n__ says how many purchases are real, and they come out in order with their dates.
+    parents, children = credit_wide.sample(300, random_state=3)
+    assert list(parents.columns) == list(customers.columns) and list(children.columns) == list(statements.columns)
+    assert (children.groupby("ID").size() == 6).all() and set(children["ID"]) == set(parents["ID"])
+    # Every client's six months are April..September 2005, as in every real client's panel.
+    months = children.groupby("ID")["month"].apply(tuple)
+    assert (months == tuple(sorted(set(statements["month"])))).mean() > 0.95
+    for column in statements.columns:
+        assert children[column].dtype == statements[column].dtype, column
+    # Every position of a column has the column's kind (nullable only under DP or where the data has nulls).
+    meta = credit_wide.parent_model_.metadata_
+    assert all(meta[f"__at{p}__.repayment_status"].kind == meta["__at0__.repayment_status"].kind for p in range(6))
+    assert not any(meta[f"__at{p}__.bill_amount"].nullable for p in range(6))
+    conditioned, _ = credit_wide.sample(100, conditions={"default": 1}, random_state=4)
+    assert (conditioned["default"] == 1).all()
+    histories = credit_wide.sample_children(customers.head(20), random_state=5)
+    assert set(histories["ID"]) == set(customers["ID"].head(20)) and (histories.groupby("ID").size() == 6).all()
+    credit_wide.save(tmp_path / "wide")
+    loaded = ts.load(tmp_path / "wide")
+    assert loaded.layouts_ == {"children": "wide"} and loaded.widths_ == {"children": 6}
+    for a, b in zip(credit_wide.sample(60, random_state=7), loaded.sample(60, random_state=7)):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_wide_layout_on_sequences_of_varying_length(cdnow, credit):
+    # Purchases: a parent's later positions are nulls, its __n__ says how many purchases are real.
     wide = ts.ParentChild(key="customer_id", order_by="date", layout="wide", max_children=4, random_state=0,
                           model_params={"epochs": 2}, verbose=False).fit(cdnow)
     assert wide.layouts_ == {"children": "wide"} and wide.widths_ == {"children": 4}
     parents, children = wide.sample(500, random_state=0)
-    counts = children.groupby("customer_id").size()
-    assert counts.max() <= 4 and set(children["customer_id"]) <= set(parents["customer_id"])
+    counts = children.groupby("customer_id").size().reindex(parents["customer_id"], fill_value=0)
     real_counts = cdnow.groupby("customer_id").size().clip(upper=4)
-    assert abs(real_counts.mean() - counts.reindex(parents["customer_id"], fill_value=0).mean()) < 0.5
-    assert _sorted_within(children, "customer_id", "date")
+    assert counts.max() <= 4 and set(children["customer_id"]) <= set(parents["customer_id"])
+    assert abs(real_counts.mean() - counts.mean()) < 0.3
+    assert abs((real_counts == 1).mean() - (counts == 1).mean()) < 0.1
+    gaps = children.groupby("customer_id")["date"].diff().dropna()
+    assert (gaps >= pd.Timedelta(0)).all() and children["date"].max() <= cdnow["date"].max() + pd.Timedelta(days=366)
+    # A present purchase never lacks a value its column never lacked (imputed when drawn null).
     assert children["number_of_cds"].notna().all() and children["number_of_cds"].dtype == cdnow["number_of_cds"].dtype
+    # A position that no parent fills in a column (the last month's payment, never known) comes out null.
+    customers, statements = credit
+    last = statements["month"] == statements["month"].max()
+    unpaid = statements.assign(paid_amount=statements["paid_amount"].astype(float).where(~last))
+    model = ts.ParentChild(key="ID", order_by="month", layout="wide", random_state=0, model_params={"epochs": 1},
+                           verbose=False).fit(unpaid, parents=customers)
+    _, children = model.sample(50, random_state=0)
+    at_last = children.groupby("ID").cumcount() == 5
+    assert children.loc[at_last, "paid_amount"].isna().all() and children.loc[~at_last, "paid_amount"].notna().all()
+    assert children["paid_amount"].dtype == np.float64
     with pytest.raises(ValueError, match=r"layout='wide' would give child table 'children' \d+ positions"):
         ts.ParentChild(key="customer_id", order_by="date", layout="wide", verbose=False).fit(cdnow)
-    with pytest.raises(ValueError, match=r"layout must be 'auto', 'sequence' or 'wide', got 'long'"):
+    with pytest.raises(ValueError, match=r"layout must be 'sequence', 'wide' or a dict"):
         ts.ParentChild(key="customer_id", layout="long").fit(cdnow)
+
+
+def test_a_format_1_model_directory_still_loads(tmp_path, credit_model):
+    import json
+
+    credit_model.save(tmp_path / "model")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    config["model_format"] = 1  # as written before the wide layout: no layouts, widths or layout param
+    for field in ("layouts", "widths", "never_null"):
+        config["schema"].pop(field)
+    config["params"].pop("layout")
+    (tmp_path / "model" / "config.json").write_text(json.dumps(config))
+    loaded = ts.load(tmp_path / "model")
+    assert loaded.layouts_ == {"children": "sequence"}
+    for a, b in zip(credit_model.sample(40, random_state=9), loaded.sample(40, random_state=9)):
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_two_child_tables_of_one_parent(credit):
@@ -184,15 +234,17 @@ def test_two_child_tables_of_one_parent(credit):
     rows = statements[statements["ID"].isin(small["ID"])]
     payments = rows[rows["paid_amount"] > 0][["ID", "month", "paid_amount"]]
     model = ts.ParentChild(key="ID", order_by={"statements": "month", "payments": "month"}, random_state=0,
-                           model_params={"epochs": 2}, verbose=False)
+                           layout={"statements": "wide"}, model_params={"epochs": 2}, verbose=False)
     model.fit({"statements": rows.drop(columns=["paid_amount"]), "payments": payments}, parents=small)
     parents, children = model.sample(50, random_state=0)
     assert set(children) == {"statements", "payments"}
     for table in children.values():
         assert set(table["ID"]) <= set(parents["ID"])
-    # The statements are a panel (wide); the payments vary in number per client (a sequence).
+    # The statements in wide layout; the payments, varying in number per client, a sequence that
+    # does not see the statements' wide columns as context.
     assert model.layouts_ == {"statements": "wide", "payments": "sequence"}
     assert (children["statements"].groupby("ID").size() == 6).all()
+    assert not any("__at" in c for c in model.child_models_["payments"].metadata_.names)
 
 
 def test_bad_inputs_get_clear_errors(credit):
@@ -296,6 +348,11 @@ def test_cli_fit_sample_report_end_to_end(tmp_path, credit):
                                    "-o", str(tmp_path / "report.html"), "--json", str(tmp_path / "report.json")])
     assert reported.exit_code == 0, reported.output
     assert "relational.cardinality" in (tmp_path / "report.json").read_text()
+    wide = runner.invoke(app, ["fit", str(tmp_path / "statements.csv"), "--parent", str(tmp_path / "customers.csv"),
+                               "--key", "ID", "--order-by", "month", "--layout", "wide", "--max-children", "6",
+                               "-o", str(tmp_path / "wide"), "--epochs", "1", "--quiet", "--seed", "0"])
+    assert wide.exit_code == 0, wide.output
+    assert ts.load(tmp_path / "wide").layouts_ == {"statements": "wide"}
 
 
 def test_cli_keys_only_parents_are_named_parents(tmp_path, cdnow):
@@ -310,3 +367,20 @@ def test_cli_keys_only_parents_are_named_parents(tmp_path, cdnow):
     misuse = runner.invoke(app, ["fit", str(tmp_path / "transactions.csv"), "--order-by", "date", "-o",
                                  str(tmp_path / "other")])
     assert isinstance(misuse.exception, ValueError) and "give --key too" in str(misuse.exception)
+    misuse = runner.invoke(app, ["fit", str(tmp_path / "transactions.csv"), "--layout", "wide", "-o",
+                                 str(tmp_path / "other")])
+    assert isinstance(misuse.exception, ValueError) and "give --key too" in str(misuse.exception)
+
+
+def test_a_running_mean_constant_in_training_takes_generated_values(cdnow):
+    # CDNOW purchases re-dated one week apart: every gap is 7 days, so the running mean of the
+    # gaps is one value in training; generated gaps (0 days, 9 days) must still be accepted.
+    weekly = cdnow[cdnow["customer_id"].isin(cdnow["customer_id"].unique()[:400])].copy()
+    position = weekly.groupby("customer_id").cumcount()
+    weekly["date"] = weekly.groupby("customer_id")["date"].transform("min") + pd.to_timedelta(7 * position, unit="D")
+    model = ts.ParentChild(key="customer_id", order_by="date", random_state=0, model_params={"epochs": 2},
+                           verbose=False).fit(weekly)
+    assert model.child_models_["children"].metadata_["__mean__.__gap__"].kind == "numerical"
+    for seed in range(3):
+        parents, children = model.sample(300, random_state=seed)
+        assert set(children["customer_id"]) <= set(parents["customer_id"])

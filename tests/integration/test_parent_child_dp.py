@@ -68,13 +68,16 @@ def test_dp_wide_panel_is_one_parent_model_on_the_whole_budget():
     keep = customers["ID"].iloc[:1_500]
     customers, statements = customers[customers["ID"].isin(keep)], statements[statements["ID"].isin(keep)]
     config = ts.DPConfig(epsilon=4.0, delta=1e-5)
-    # Under DP "auto" may not read the data: the panel stays a sequence; "wide" takes max_children as its width.
-    auto = ts.ParentChild(key="ID", order_by="month", random_state=0, model_params={**FAST, "epochs": 1},
-                          verbose=False, dp=config).fit(statements, parents=customers)
-    assert auto.layouts_ == {"children": "sequence"} and set(auto.child_models_) == {"children"}
+    # Under DP the width must be the public max_children, never the data's longest panel.
+    with pytest.raises(ValueError, match=r"layout='wide' for child table 'children' under dp needs max_children="):
+        ts.ParentChild(key="ID", order_by="month", layout="wide", dp=config).fit(statements, parents=customers)
     model = ts.ParentChild(key="ID", order_by="month", layout="wide", max_children=6, random_state=0,
                            model_params=FAST, verbose=False, dp=config).fit(statements, parents=customers)
     assert model.layouts_ == {"children": "wide"} and model.widths_ == {"children": 6} and model.child_models_ == {}
+    # The wide columns' schema reads nothing from the data: each position nullable, the child column's kind.
+    wide = [m for m in model.parent_model_.metadata_ if m.name.startswith("__at")]
+    assert len(wide) == 6 * 3 + 5 and all(m.nullable for m in wide)
+    assert {m.kind for m in wide if m.name.endswith(".bill_amount")} == {"numerical"}
     ledger = model.privacy_
     assert {m["part"] for m in ledger["mechanisms"]} == {"parent"}
     assert 0.99 * 4.0 <= ledger["epsilon"] <= 4.0 + 1e-6
