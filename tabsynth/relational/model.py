@@ -33,10 +33,10 @@ DEFAULT_CHILD = "children"
 DP_MAX_CHILDREN = 16
 # Quantile bins per numerical column of a parent model that holds wide tables (unless
 # model_params sets n_bins, and not under DP, where bin edges are noisy releases). A panel
-# repeats one quantity month after month, and the flagship draws a number uniformly within its
-# bin: at its default 32 bins that blurs each month against the last (credit's six
-# statements, the wide layout's first version, two seeds: lag-1 differences KS 0.955 / 0.957 at 32 bins, 0.967 / 0.971 at 128;
-# within-sequence autocorrelation 0.882 / 0.880 against 0.900 / 0.898).
+# repeats one quantity month after month, and the flagship draws a number uniformly within
+# its bin: at its default 32 bins that blurs each month against the last (credit's six
+# statements, the wide layout's first version, two seeds: lag-1 differences KS 0.955 / 0.957
+# at 32 bins, 0.967 / 0.971 at 128; autocorrelation 0.882 / 0.880 against 0.900 / 0.898).
 WIDE_N_BINS = 128
 
 
@@ -210,15 +210,16 @@ class ParentChild(EstimatorParams):
             sorted_tables = {name: seq.first_children(frame, self.key, cap) for name, frame in sorted_tables.items()}
         derived = seq.parent_frame(parents, self.key, sorted_tables, scales)
         self._record_schema(parents, tables, scales)
-        self.layouts_ = {name: self._table_layout(name, frame, scales[name]) for name, frame in sorted_tables.items()}
-        self.widths_, self.never_null_ = {}, {}
+        widths = {name: self._wide_width(name, frame, scales[name]) for name, frame in sorted_tables.items()}
+        self.layouts_ = {name: "sequence" if width is None else "wide" for name, width in widths.items()}
+        self.widths_ = {name: width for name, width in widths.items() if width is not None}
+        self.never_null_ = {}
         wide_frames, wide_metadata = [], []
         for name, frame in sorted_tables.items():
-            if self.layouts_[name] == "wide":
+            if name in self.widths_:
                 # Nullability is schema (public under DP too): a present child's value in a column
                 # that never held a null must not come out null (see _filled_panels).
                 self.never_null_[name] = [c for c in self.child_columns_[name] if frame[c].notna().all()]
-                self.widths_[name] = cap if self.dp is not None else panel.wide_width(frame, self.key)
                 wide = panel.widen(frame, parents[self.key], self.key, scales[name], self.child_columns_[name],
                                    self.widths_[name])
                 if self.dp is None:  # a position no parent fills in some column (a month never paid) is
@@ -256,12 +257,13 @@ class ParentChild(EstimatorParams):
         self._rng = np.random.default_rng(self.seed_ + 1)
         return self
 
-    def _table_layout(self, name: str, children: pd.DataFrame, scale: seq.OrderScale | None) -> str:
-        """This table's layout (see ``layout``); refuses a wide layout too wide to learn, and
-        one under DP without the public ``max_children`` width."""
+    def _wide_width(self, name: str, children: pd.DataFrame, scale: seq.OrderScale | None) -> int | None:
+        """The positions of this table's wide layout, or None for a sequence (see ``layout``);
+        refuses a wide layout too wide to learn, and one under DP without the public
+        ``max_children`` width."""
         layout = self.layout.get(name, "sequence") if isinstance(self.layout, dict) else self.layout
         if layout == "sequence":
-            return "sequence"
+            return None
         if self.dp is not None and self.max_children is None:
             raise ValueError(f"layout='wide' for child table '{name}' under dp needs max_children= (the panel's "
                              "length, a public bound: the width may not come from the data).")
@@ -271,7 +273,7 @@ class ParentChild(EstimatorParams):
             raise ValueError(f"layout='wide' would give child table '{name}' {width} positions and {columns} "
                              f"columns in the parent model (at most {panel.MAX_WIDE_COLUMNS}); cap the children "
                              "with max_children= or use layout='sequence'.")
-        return "wide"
+        return width
 
     def _uses_running_mean(self, children: pd.DataFrame) -> bool:
         if self.running_mean != "auto":
@@ -550,11 +552,7 @@ class ParentChild(EstimatorParams):
         if self.layouts_[name] == "wide":
             lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64)
             parts = panel.narrow_parts(derived, self.child_columns_[name], scale, self.widths_[name], lengths)
-            table = self._assemble(name, parts, derived, keys)
-            for column in self.child_columns_[name]:  # a position never learned gave object-typed nulls
-                if table[column].dtype == object:
-                    table[column] = table[column].infer_objects()
-            return table
+            return self._assemble(name, parts, derived, keys)
         model = self.child_models_[name]
         learned = model.encoder_.columns_
         lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64).clip(min=0)

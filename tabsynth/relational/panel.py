@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.metadata import ColumnMetadata, Metadata
-from tabsynth.relational.sequences import GAP, OrderScale
+from tabsynth.relational.sequences import GAP, OrderScale, gaps_in_order
 
-# The most wide columns a table may add to the parent model ("auto" keeps the step model
-# beyond it, "wide" refuses): the parent model's memory and fit time grow with the panel's
-# positions times its columns.
+# The most wide columns a table may add to the parent model (more is refused): the parent
+# model's memory and fit time grow with the panel's positions times its columns.
 MAX_WIDE_COLUMNS = 128
 
 
@@ -55,9 +54,9 @@ def wide_metadata(children: pd.DataFrame, wide: pd.DataFrame, scale: OrderScale 
     own = Metadata.infer(children[child_columns])
     gaps = None
     if scale is not None and width > 1:
-        values = pd.concat([wide[wide_name(p, GAP)] for p in range(1, width)], ignore_index=True).dropna()
-        values = values.astype(np.float64) if values.empty else values
-        frame = pd.DataFrame({GAP: values if len(values) else pd.Series([0.0])})
+        values = pd.concat([wide[wide_name(p, GAP)] for p in range(1, width) if wide_name(p, GAP) in wide],
+                           ignore_index=True).dropna()
+        frame = pd.DataFrame({GAP: values if len(values) else pd.Series([0.0])})  # (no parent with two children)
         gaps = Metadata.infer(frame)
         if frame[GAP].nunique() > 1:
             gaps.refit_column(GAP, frame, "numerical")
@@ -105,10 +104,7 @@ def widen(children: pd.DataFrame, parent_keys: pd.Series, key: str, scale: Order
     position = children.groupby(key, sort=False).cumcount().to_numpy()
     own = children[child_columns].reset_index(drop=True)
     if scale is not None:
-        numbers = scale.to_numbers(children[scale.column])
-        own[GAP] = np.where(position > 0, numbers - np.roll(numbers, 1), 0.0)
-        if np.all(np.mod(own[GAP].to_numpy(), 1) == 0):
-            own[GAP] = own[GAP].astype(np.int64)
+        own[GAP] = gaps_in_order(scale.to_numbers(children[scale.column]), position)
     columns = {}
     for p in range(width):
         at = np.flatnonzero(position == p)
@@ -152,7 +148,7 @@ def narrow_parts(derived: pd.DataFrame, child_columns: list[str], scale: OrderSc
     for p in range(int(lengths.max(initial=0))):
         active = np.flatnonzero(lengths > p)
         own = pd.DataFrame({column: derived[wide_name(p, column)].iloc[active].to_numpy()
-                            if wide_name(p, column) in derived.columns else np.full(len(active), None)
+                            if wide_name(p, column) in derived.columns else np.full(len(active), np.nan)
                             for column in child_columns})  # (a column null at every parent was not learned)
         if scale is not None:
             if p > 0 and wide_name(p, GAP) in derived.columns:

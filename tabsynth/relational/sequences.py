@@ -200,8 +200,7 @@ def step_frame(children: pd.DataFrame, parents_derived: pd.DataFrame, parent_key
     if scale is not None:
         numbers = scale.to_numbers(children[scale.column])
         start = numbers - position_offsets(numbers, position)
-        gap = np.where(position > 0, numbers - np.roll(numbers, 1), 0.0)
-        own[GAP] = _integer_if_whole(gap)
+        own[GAP] = gaps_in_order(numbers, position)
         context[ELAPSED] = _integer_if_whole(np.where(position > 0, np.roll(numbers, 1) - start, 0.0))
     context[POSITION] = position.astype(np.int64)
     lags = {}
@@ -258,7 +257,6 @@ def step_metadata(steps: pd.DataFrame, history: int) -> Metadata:
     for column in timing:
         if column in steps.columns and steps[column].nunique() > 1:
             metadata.refit_column(column, steps, "numerical")
-
     columns = []
     for meta in metadata:
         own = next((meta.name[len(lag_name(k, "")):] for k in range(1, history + 1)
@@ -274,6 +272,12 @@ def step_metadata(steps: pd.DataFrame, history: int) -> Metadata:
                                        null_rate=float(steps[meta.name].isna().mean()))
         columns.append(meta)
     return Metadata(columns)
+
+
+def gaps_in_order(numbers: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """For sorted sequences: order units since the same parent's previous child (0 for a first
+    child); integers when every gap is whole."""
+    return _integer_if_whole(np.where(position > 0, numbers - np.roll(numbers, 1), 0.0))
 
 
 def position_offsets(numbers: np.ndarray, position: np.ndarray) -> np.ndarray:
