@@ -13,13 +13,17 @@ from tabsynth.metadata import Metadata
 
 
 _REGENERATED = {"id": IdEncoder, "key": KeyEncoder, "constant": ConstantEncoder}
+# Name of a fine token's column in ``token_columns_``: ``<column>`` + this.
+FINE_SUFFIX = "#fine"
 
 
 class TokenTable:
     """Reversible tokenisation of a table for the autoregressive model (the discrete view).
 
     Categorical, boolean, numerical and datetime columns are *learned*: each becomes one
-    token column (see :mod:`tabsynth.encoding.tokens`). Id, key and constant columns are
+    token column (see :mod:`tabsynth.encoding.tokens`), and with ``fine_bins`` > 1 a
+    numerical one with quantile bins has a second, its fine token, right after it
+    (``<column>`` then ``<column>`` + :data:`FINE_SUFFIX`). Id, key and constant columns are
     regenerated on decode, as in :class:`~tabsynth.encoding.TableEncoder`.
 
     Parameters
@@ -33,19 +37,27 @@ class TokenTable:
         Numerical values are clipped to this lower / upper quantile.
     random_state : int or None
         Unused when fitting (binning is deterministic); kept for the encoder interface.
+    fine_bins : int or dict of str -> int, default 1
+        Sub-bins of the fine token of numerical columns (1: none); a dict gives them per
+        column (columns it leaves out: 1). Datetime columns never have one.
 
     Attributes
     ----------
     columns_ : list of str
-        Learned columns, in table order (token matrix column order).
+        Learned columns, in table order.
+    token_columns_ : list of str
+        The token matrix's columns: each learned column, followed by its fine token's column
+        where it has one.
     vocabulary_sizes_ : list of int
-        Tokens per learned column.
+        Tokens per token column.
     """
 
     def __init__(self, metadata: Metadata, *, n_bins: int = 32, rare_threshold: int = 5,
-                 clip_quantile: float = 0.001, random_state: int | None = None):
+                 clip_quantile: float = 0.001, random_state: int | None = None,
+                 fine_bins: int | dict[str, int] = 1):
         self.metadata = metadata
         self.n_bins = n_bins
+        self.fine_bins = fine_bins
         self.rare_threshold = rare_threshold
         self.clip_quantile = clip_quantile
         self.random_state = random_state
@@ -55,8 +67,10 @@ class TokenTable:
             if meta.kind == "categorical":
                 self.tokenizers_[meta.name] = CategoricalTokens(meta, rare_threshold=rare_threshold)
             elif meta.kind in ("numerical", "datetime"):
+                fine = fine_bins.get(meta.name, 1) if isinstance(fine_bins, dict) else fine_bins
                 self.tokenizers_[meta.name] = NumericalTokens(
-                    meta, n_bins=n_bins, rare_threshold=rare_threshold, clip_quantile=clip_quantile)
+                    meta, n_bins=n_bins, rare_threshold=rare_threshold, clip_quantile=clip_quantile,
+                    fine_bins=fine if meta.kind == "numerical" else 1)
             else:
                 self.regenerated_[meta.name] = _REGENERATED[meta.kind](meta)
 
@@ -64,9 +78,27 @@ class TokenTable:
     def columns_(self) -> list[str]:
         return list(self.tokenizers_)
 
+    def _fine(self) -> dict[str, NumericalTokens]:
+        """The learned columns with a fine token (known once fitted or loaded)."""
+        return {name: t for name, t in self.tokenizers_.items() if isinstance(t, NumericalTokens) and t.has_fine}
+
+    @property
+    def token_columns_(self) -> list[str]:
+        fine = self._fine()
+        return [c for name in self.tokenizers_ for c in ([name, name + FINE_SUFFIX] if name in fine else [name])]
+
+    def token_indices(self, column: str) -> list[int]:
+        """Token matrix columns of learned column ``column``: its token (first) and its fine token."""
+        columns = self.token_columns_
+        start = columns.index(column)
+        return [start, start + 1] if start + 1 < len(columns) and columns[start + 1] == column + FINE_SUFFIX \
+            else [start]
+
     @property
     def vocabulary_sizes_(self) -> list[int]:
-        return [t.vocabulary_size for t in self.tokenizers_.values()]
+        fine = self._fine()
+        return [size for name, t in self.tokenizers_.items()
+                for size in ([t.vocabulary_size, t.fine_vocabulary_size] if name in fine else [t.vocabulary_size])]
 
     def fit(self, data: pd.DataFrame) -> "TokenTable":
         """Fit every column on ``data``. Raises ValueError on missing columns or unknown values."""
@@ -77,23 +109,35 @@ class TokenTable:
         return self
 
     def transform(self, data: pd.DataFrame) -> np.ndarray:
-        """DataFrame with ``n`` rows -> ``(n, len(columns_))`` int64 tokens."""
+        """DataFrame with ``n`` rows -> ``(n, len(token_columns_))`` int64 tokens."""
         frame = self.metadata.check_frame(data)
-        tokens = [tokenizer.to_tokens(frame[name]) for name, tokenizer in self.tokenizers_.items()]
+        fine = self._fine()
+        tokens = []
+        for name, tokenizer in self.tokenizers_.items():
+            tokens.append(tokenizer.to_tokens(frame[name]))
+            if name in fine:
+                tokens.append(fine[name].to_fine_tokens(frame[name]))
         return np.stack(tokens, axis=1) if tokens else np.zeros((len(frame), 0), dtype=np.int64)
 
     def inverse_transform(self, tokens: np.ndarray, rng: np.random.Generator,
                           bounds: dict[str, tuple[float, float]] | None = None) -> pd.DataFrame:
-        """``(n, len(columns_))`` tokens -> DataFrame with the real schema, in metadata order.
+        """``(n, len(token_columns_))`` tokens -> DataFrame with the real schema, in metadata order.
 
         ``bounds`` maps numerical columns to the range their in-bin draws must respect
         (from :meth:`allowed_tokens`).
         """
         tokens = np.asarray(tokens)
         n_rows, bounds = tokens.shape[0], bounds or {}
+        fine, j = self._fine(), 0
         decoded: dict[str, pd.Series] = {}
-        for j, (name, tokenizer) in enumerate(self.tokenizers_.items()):
-            decoded[name] = tokenizer.from_tokens(tokens[:, j], rng, bounds.get(name)).reset_index(drop=True)
+        for name, tokenizer in self.tokenizers_.items():
+            if name in fine:
+                decoded[name] = tokenizer.from_tokens(tokens[:, j], rng, bounds.get(name), fine=tokens[:, j + 1])
+                j += 2
+            else:
+                decoded[name] = tokenizer.from_tokens(tokens[:, j], rng, bounds.get(name))
+                j += 1
+            decoded[name] = decoded[name].reset_index(drop=True)
         for name, encoder in self.regenerated_.items():
             decoded[name] = encoder.generate(n_rows, rng).reset_index(drop=True)
         return pd.DataFrame({name: decoded[name] for name in self.metadata.names})
@@ -114,14 +158,16 @@ class TokenTable:
         return self.tokenizers_[column].allowed_tokens(condition)
 
     def null_tokens(self) -> list[int | None]:
-        """Null token of each learned column (None where the column has no nulls)."""
-        return [t.null_token() for t in self.tokenizers_.values()]
+        """Null token of each token column (None where the column has no nulls, and for fine tokens)."""
+        fine = self._fine()
+        return [null for name, t in self.tokenizers_.items()
+                for null in ([t.null_token(), None] if name in fine else [t.null_token()])]
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
         return {
             "view": "tokens", "n_bins": self.n_bins, "rare_threshold": self.rare_threshold,
-            "clip_quantile": self.clip_quantile,
+            "clip_quantile": self.clip_quantile, "fine_bins": self.fine_bins,
             "columns": {name: t.state() for name, t in {**self.tokenizers_, **self.regenerated_}.items()},
         }
 
@@ -130,8 +176,9 @@ class TokenTable:
         """Rebuild a fitted TokenTable from :meth:`state` and its metadata."""
         if state.get("view") != "tokens":
             raise ValueError("The saved encoder state is not a token table.")
+        # States written before fine tokens have no "fine_bins": none.
         table = cls(metadata, n_bins=state["n_bins"], rare_threshold=state["rare_threshold"],
-                    clip_quantile=state["clip_quantile"])
+                    clip_quantile=state["clip_quantile"], fine_bins=state.get("fine_bins", 1))
         for name, tokenizer in {**table.tokenizers_, **table.regenerated_}.items():
             tokenizer.load_state(state["columns"][name])
         return table

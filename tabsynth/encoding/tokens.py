@@ -11,6 +11,15 @@ Every learned column becomes an integer token in ``[0, vocabulary_size)``:
   linear between ``knots_per_bin`` quantiles), so the marginal stays continuous and
   close to the real one, not a histogram; integers stay integers and observed decimals
   are kept by the column's usual rounding.
+* optionally (``fine_bins`` > 1) a numerical column has a second, *fine* token: where its
+  value lies inside its quantile bin, in ``fine_bins`` equal-probability sub-bins (plus one
+  token for "not in a bin": a point mass or a null). The pair (bin, sub-bin) is a two-level
+  quantisation, as the digit-by-digit encoding of numbers in TabularARGN (Tiwald et al.
+  2025): the model sees a number at ``n_bins * fine_bins`` resolution while each softmax
+  stays small, and a sub-bin learned in one bin is the same token in every other. What it
+  is for: a value drawn uniformly inside its bin forgets where the previous value of a
+  sequence lay inside the same bin (credit bills re-drawn inside their own 32 bins keep a
+  within-client autocorrelation KS of only 0.848 against the real one).
 
 Privacy defaults (following common practice for released synthetic data, e.g. the
 rare-category protection and quantile clipping of Tiwald et al. 2025, TabularARGN):
@@ -196,6 +205,10 @@ class NumericalTokens:
         beyond them (about the ``[q, 1 - q]`` quantiles) before binning.
     knots_per_bin : int
         Quantiles stored per bin for decoding (piecewise-linear quantile function).
+    fine_bins : int, default 1
+        Equal-probability sub-bins per bin of the fine token (1: no fine token). The fine
+        token of a value is ``floor(fine_bins * u)`` where ``u`` in [0, 1] is its place in its
+        bin's quantile function; :data:`fine_bins` is the token of values outside any bin.
 
     Attributes
     ----------
@@ -210,9 +223,10 @@ class NumericalTokens:
     kind = "numerical"
 
     def __init__(self, meta: ColumnMetadata, *, n_bins: int, rare_threshold: int, clip_quantile: float,
-                 knots_per_bin: int = 17):
+                 knots_per_bin: int = 17, fine_bins: int = 1):
         self.meta = meta
         self.n_bins = n_bins
+        self.fine_bins = fine_bins
         self.rare_threshold = rare_threshold
         self.clip_quantile = clip_quantile
         self.knots_per_bin = knots_per_bin
@@ -236,6 +250,16 @@ class NumericalTokens:
 
     def null_token(self) -> int | None:
         return self.vocabulary_size - 1 if self.meta.nullable else None
+
+    @property
+    def has_fine(self) -> bool:
+        """Whether the column has a fine token (``fine_bins`` > 1 and at least one bin)."""
+        return self.fine_bins > 1 and len(self.knots_) > 0
+
+    @property
+    def fine_vocabulary_size(self) -> int:
+        """Sub-bins, plus the token of values outside any bin (point masses, nulls)."""
+        return self.fine_bins + 1
 
     def fit(self, series: pd.Series, rng: np.random.Generator) -> "NumericalTokens":
         if isinstance(self._codec, DatetimeEncoder):
@@ -294,6 +318,9 @@ class NumericalTokens:
         if missing.any() and not self.meta.nullable:
             raise ValueError(f"Column '{self.name}' has nulls but its metadata says it has none.")
         clipped = np.clip(np.where(missing, self.low_, numbers), self.low_, self.high_)
+        return self._tokens_of(clipped, missing)
+
+    def _tokens_of(self, clipped: np.ndarray, missing: np.ndarray) -> np.ndarray:
         tokens = self.n_points + self._bin_of(clipped)
         if self.n_points:
             point = np.searchsorted(self.points_, clipped).clip(0, self.n_points - 1)
@@ -314,12 +341,31 @@ class NumericalTokens:
         # A value belongs to the last bin whose lowest value it reaches (gaps go to the lower bin).
         return np.searchsorted(self.knots_[1:, 0], numbers, side="right").astype(np.int64)
 
+    def to_fine_tokens(self, series: pd.Series) -> np.ndarray:
+        """``(n,)`` column -> ``(n,)`` int64 fine tokens in ``[0, fine_bins]`` (see the class).
+
+        A value inside a bin gets the sub-bin of its place ``u`` in the bin's quantile function
+        (the middle of the range of ``u`` where the function equals it, for a value several
+        knots share); point masses and nulls get ``fine_bins``. Only for :attr:`has_fine`.
+        """
+        numbers = self._codec.to_numbers(series)
+        missing = np.isnan(numbers)
+        clipped = np.clip(np.where(missing, self.low_, numbers), self.low_, self.high_)
+        bins = self._tokens_of(clipped, missing) - self.n_points
+        in_bin = (bins >= 0) & (bins < len(self.knots_))
+        fine = np.full(len(numbers), self.fine_bins, dtype=np.int64)
+        u = _place_in_bins(clipped[in_bin], self.knots_[bins[in_bin]])
+        fine[in_bin] = np.minimum((u * self.fine_bins).astype(np.int64), self.fine_bins - 1)
+        return fine
+
     def from_tokens(self, tokens: np.ndarray, rng: np.random.Generator,
-                    bounds: tuple[float, float] | None = None) -> pd.Series:
+                    bounds: tuple[float, float] | None = None, fine: np.ndarray | None = None) -> pd.Series:
         """``(n,)`` tokens -> column; bin tokens draw from the bin's quantile function.
 
         ``bounds`` (numbers, seconds for datetimes) restricts the draw inside each bin to
-        that range, for range conditions.
+        that range, for range conditions. ``fine`` (``(n,)`` fine tokens) restricts it to each
+        row's sub-bin; a sub-bin outside ``bounds``, or the "not in a bin" token drawn with a
+        bin, leaves the draw to the whole bin (within ``bounds``).
         """
         tokens = np.asarray(tokens, dtype=np.int64)
         numbers = np.full(len(tokens), np.nan)
@@ -327,20 +373,29 @@ class NumericalTokens:
         numbers[is_point] = self.points_[tokens[is_point]]
         in_bin = (tokens >= self.n_points) & (tokens < self.n_points + len(self.knots_))
         if in_bin.any():
-            numbers[in_bin] = self._draw_in_bins(tokens[in_bin] - self.n_points, rng, bounds)
+            sub = None if fine is None else np.asarray(fine, dtype=np.int64)[in_bin]
+            numbers[in_bin] = self._draw_in_bins(tokens[in_bin] - self.n_points, rng, bounds, sub)
         if bounds is not None:
             numbers = np.where(np.isnan(numbers), numbers, np.clip(numbers, *bounds))
         return self._codec.from_numbers(numbers)
 
     def _draw_in_bins(self, bins: np.ndarray, rng: np.random.Generator,
-                      bounds: tuple[float, float] | None) -> np.ndarray:
-        """Inverse-CDF draw inside each row's bin (vectorised piecewise-linear interpolation)."""
+                      bounds: tuple[float, float] | None, fine: np.ndarray | None = None) -> np.ndarray:
+        """Inverse-CDF draw inside each row's bin (vectorised piecewise-linear interpolation),
+        within its sub-bin where ``fine`` gives one."""
         grid = np.linspace(0, 1, self.knots_per_bin)
         u_low, u_high = np.zeros(len(self.knots_)), np.ones(len(self.knots_))
         if bounds is not None:
             u_low = np.array([np.interp(bounds[0], k, grid) for k in self.knots_])
             u_high = np.array([np.interp(bounds[1], k, grid, left=0.0, right=1.0) for k in self.knots_])
-        u = u_low[bins] + rng.random(len(bins)) * (u_high[bins] - u_low[bins])
+        low, high = u_low[bins], u_high[bins]
+        if fine is not None:
+            sub_low = np.clip(fine, 0, self.fine_bins) / self.fine_bins
+            sub_high = (np.clip(fine, 0, self.fine_bins) + 1) / self.fine_bins
+            usable = (fine < self.fine_bins) & (np.maximum(low, sub_low) < np.minimum(high, sub_high))
+            low = np.where(usable, np.maximum(low, sub_low), low)
+            high = np.where(usable, np.minimum(high, sub_high), high)
+        u = low + rng.random(len(bins)) * (high - low)
         position = u * (self.knots_per_bin - 1)
         left = np.minimum(position.astype(np.int64), self.knots_per_bin - 2) if self.knots_per_bin > 1 else 0
         frac = position - left
@@ -426,3 +481,30 @@ class NumericalTokens:
         self.low_, self.high_ = float(state["low"]), float(state["high"])
         if isinstance(self._codec, DatetimeEncoder):
             self._codec.resolution_seconds_ = state["resolution_seconds"]
+
+
+def _place_in_bins(values: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """``u`` in [0, 1] with ``Q(u) = value`` for each row's piecewise-linear quantile function.
+
+    ``values`` is ``(n,)``, ``knots`` ``(n, K)`` (each row non-decreasing, the quantiles at
+    ``u = 0, 1/(K-1), ..., 1``). Where several knots equal the value (a flat stretch of ``Q``:
+    a value many rows share) the middle of that stretch; between knots, linear.
+    """
+    n, k = knots.shape
+    if n == 0:
+        return np.zeros(0)
+    grid = np.linspace(0, 1, k)
+    left = (knots < values[:, None]).sum(axis=1)  # first knot >= value
+    right = (knots <= values[:, None]).sum(axis=1)  # first knot > value
+    rows = np.arange(n)
+    # On knots: the middle of the stretch [grid[left], grid[right - 1]].
+    on_knot = right > left
+    u = np.where(on_knot, (grid[np.minimum(left, k - 1)] + grid[np.clip(right - 1, 0, k - 1)]) / 2, 0.0)
+    # Strictly between knots left - 1 and left: linear.
+    between = ~on_knot & (left > 0) & (left < k)
+    a, b = np.clip(left - 1, 0, k - 1), np.clip(left, 0, k - 1)
+    span = knots[rows, b] - knots[rows, a]
+    frac = np.divide(values - knots[rows, a], span, out=np.zeros(n), where=span > 0)
+    u = np.where(between, grid[a] + frac * (grid[b] - grid[a]), u)
+    u = np.where(~on_knot & (left >= k), 1.0, u)  # above the bin's top (a gap between bins)
+    return np.clip(u, 0.0, 1.0)

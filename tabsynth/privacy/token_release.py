@@ -58,7 +58,8 @@ class TokenRelease:
     encoder : TokenTable
         Ready to transform; never fitted on raw values.
     token_counts : list of ndarray
-        Noisy count of every token of every learned column (for the output-bias start).
+        Noisy count of every token of every token column (for the output-bias start; a fine
+        token's are uniform, read from nothing).
     notes : list of str
         Facts the release took from the data without noise (datetime resolution), and
         columns that lost values at this budget.
@@ -91,7 +92,8 @@ def count_mechanisms(schema: Metadata) -> tuple[float, int]:
 
 
 def release_token_table(frame: pd.DataFrame, schema: Metadata, ledger: PrivacyLedger, rng: np.random.Generator,
-                        *, n_bins: int, clip_quantile: float, knots_per_bin: int = 17) -> TokenRelease:
+                        *, n_bins: int, clip_quantile: float, knots_per_bin: int = 17,
+                        fine_bins: int | dict[str, int] = 1) -> TokenRelease:
     """Run the preprocessing mechanisms on ``frame`` and build the token table from their output.
 
     Parameters
@@ -104,8 +106,9 @@ def release_token_table(frame: pd.DataFrame, schema: Metadata, ledger: PrivacyLe
         Every mechanism is recorded here.
     rng : numpy.random.Generator
         The noise source.
-    n_bins, clip_quantile, knots_per_bin
-        As in :class:`~tabsynth.encoding.TokenTable`.
+    n_bins, clip_quantile, knots_per_bin, fine_bins
+        As in :class:`~tabsynth.encoding.TokenTable`. A fine token is a function of the value
+        and the released knots only, so it costs no budget.
 
     Returns
     -------
@@ -142,8 +145,17 @@ def release_token_table(frame: pd.DataFrame, schema: Metadata, ledger: PrivacyLe
             counts.append(token_counts)
     metadata = Metadata(columns)
     encoder = TokenTable.from_state(metadata, {"view": "tokens", "n_bins": n_bins, "rare_threshold": 1,
-                                               "clip_quantile": clip_quantile, "columns": states})
-    return TokenRelease(metadata, encoder, counts, notes, states)
+                                               "clip_quantile": clip_quantile, "fine_bins": fine_bins,
+                                               "columns": states})
+    return TokenRelease(metadata, encoder, _with_fine_counts(encoder, counts), notes, states)
+
+
+def _with_fine_counts(encoder: TokenTable, counts: list[np.ndarray]) -> list[np.ndarray]:
+    """Token counts for every token column: a fine token starts uniform (its sub-bins are of
+    equal probability by construction, so nothing is read from the data)."""
+    by_column = dict(zip(encoder.columns_, counts))
+    sizes = dict(zip(encoder.token_columns_, encoder.vocabulary_sizes_))
+    return [by_column[c] if c in by_column else np.ones(sizes[c]) for c in encoder.token_columns_]
 
 
 # ---------------------------------------------------------------------- categorical

@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from tabsynth.encoding.base import restore_dtype
-from tabsynth.encoding.token_table import TokenTable
+from tabsynth.encoding.token_table import FINE_SUFFIX, TokenTable
 from tabsynth.metadata import Metadata, as_dataframe
 from tabsynth.models.autoregressive.network import (ARNetworkConfig, ColumnAR, table_positions,
                                                     training_positions, visibility)
@@ -70,6 +70,10 @@ class Autoregressive(BaseSynthesizer):
     patience : int, default 5
     n_bins : int, default 32
         Most quantile bins per numerical column.
+    fine_bins : int or dict of str -> int, default 1
+        Sub-bins of a numerical column's second, fine token (1: none; a dict: per column,
+        others 1): the model then sees a number at ``n_bins * fine_bins`` resolution, a bin and
+        where in it the value lies (:mod:`tabsynth.encoding.tokens`). Costs a column per number.
     rare_threshold : int, default 5
         Categories held by fewer rows are never emitted verbatim (see
         :mod:`tabsynth.encoding.tokens`).
@@ -101,6 +105,11 @@ class Autoregressive(BaseSynthesizer):
         ``accountant``, ``mechanisms``). None otherwise.
     noise_multiplier_ : float
         DP mode: DP-SGD's calibrated noise multiplier.
+    context_columns_ : list of str
+        Learned columns the model conditions on without modelling them (``fit(context=...)``);
+        empty for a model of the whole table.
+    targets_ : torch.Tensor of bool, shape (len(encoder_.token_columns_),)
+        Which token columns the model learns (all but the context's).
     """
 
     name = "autoregressive"
@@ -109,7 +118,8 @@ class Autoregressive(BaseSynthesizer):
     def __init__(self, *, epochs: int | None = None, batch_size: int | None = None,
                  learning_rate: float | None = None,
                  embedding_dim: int = 32, hidden_dim: int = 64, dropout: float = 0.1,
-                 validation_share: float = 0.1, patience: int = 5, n_bins: int = 32, rare_threshold: int = 5,
+                 validation_share: float = 0.1, patience: int = 5, n_bins: int = 32,
+                 fine_bins: int | dict[str, int] = 1, rare_threshold: int = 5,
                  clip_quantile: float = 0.001, device: str = "auto", random_state: int | None = None,
                  verbose: bool = True, dp: DPConfig | None = None):
         self.dp = DPConfig.from_value(dp)
@@ -124,6 +134,7 @@ class Autoregressive(BaseSynthesizer):
         self.validation_share = validation_share
         self.patience = patience
         self.n_bins = n_bins
+        self.fine_bins = fine_bins
         self.rare_threshold = rare_threshold
         self.clip_quantile = clip_quantile
         self.device = device
@@ -140,17 +151,59 @@ class Autoregressive(BaseSynthesizer):
             raise ValueError(f"clip_quantile must be in [0, 0.5), got {self.clip_quantile!r}.")
         if not (isinstance(self.n_bins, int) and self.n_bins >= 1):
             raise ValueError(f"n_bins must be a positive integer, got {self.n_bins!r}.")
+        values = self.fine_bins.values() if isinstance(self.fine_bins, dict) else [self.fine_bins]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+            raise ValueError(f"fine_bins must be a positive integer or a dict of column -> positive integer, got "
+                             f"{self.fine_bins!r}.")
 
     # ------------------------------------------------------------------ encoding hooks
     def _new_encoder(self, metadata: Metadata) -> TokenTable:
-        return TokenTable(metadata, n_bins=self.n_bins, rare_threshold=self.rare_threshold,
+        return TokenTable(metadata, n_bins=self.n_bins, fine_bins=self.fine_bins, rare_threshold=self.rare_threshold,
                           clip_quantile=self.clip_quantile, random_state=self.seed_)
 
     def _encoder_from_state(self, state: dict) -> TokenTable:
         return TokenTable.from_state(self.metadata_, state)
 
+    def fit(self, data: Any, metadata: Metadata | str | None = None, *, context: list[str] | None = None,
+            **options) -> "Autoregressive":
+        """Learn the table's distribution (see :meth:`BaseSynthesizer.fit` for ``options``).
+
+        Parameters
+        ----------
+        context : list of str or None
+            Columns that are always given when sampling, so the model learns only
+            p(other columns | context): a context column is never a target (no loss, no
+            network output used) and comes first in every training order. Such a model
+            samples with :meth:`sample_given` (every context column given) and
+            :meth:`impute` (no context cell missing); :meth:`sample` refuses. The sequence
+            models of :class:`~tabsynth.ParentChild` are fitted this way (the parent, the
+            position and the previous children are context), which spends the network on
+            what is drawn and skips the logits of the rest (a third of the columns on credit's
+            statements).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`BaseSynthesizer.fit`, and for a ``context`` column missing from ``data``
+            or a ``context`` that leaves no learned column to model.
+        """
+        context = list(context or [])
+        absent = [c for c in context if c not in as_dataframe(data).columns]
+        if absent:
+            raise ValueError(f"context column(s) {absent} are not in the training table.")
+        self._context = context
+        try:
+            return super().fit(data, metadata, **options)
+        finally:
+            del self._context
+
     def _on_encoder_ready(self) -> None:
         self.null_tokens_ = self.encoder_.null_tokens()
+        context = set(getattr(self, "_context", ()))  # fitting: what fit was told; loading: none until the tensors
+        self.targets_ = torch.tensor([name.removesuffix(FINE_SUFFIX) not in context
+                                      for name in self.encoder_.token_columns_], dtype=torch.bool)
+        if len(self.targets_) and context and not self.targets_.any():
+            raise ValueError(f"context {sorted(context)} covers every learned column: nothing is left to model.")
         history = getattr(self, "loss_history_", None)
         if history and "validation_nll" in history[0]:  # a loaded model: the kept epoch is the best validation one
             self.best_epoch_ = min(history, key=lambda h: h["validation_nll"])["epoch"]
@@ -161,7 +214,8 @@ class Autoregressive(BaseSynthesizer):
 
     def _release_encoder(self, frame: pd.DataFrame, schema: Metadata, ledger: PrivacyLedger,
                          rng: np.random.Generator) -> tuple[Metadata, TokenTable, list[str]]:
-        release = release_token_table(frame, schema, ledger, rng, n_bins=self.n_bins, clip_quantile=self.clip_quantile)
+        release = release_token_table(frame, schema, ledger, rng, n_bins=self.n_bins, clip_quantile=self.clip_quantile,
+                                      fine_bins=self.fine_bins)
         self._released_counts = release.token_counts
         return release.metadata, release.encoder, release.notes
 
@@ -176,6 +230,66 @@ class Autoregressive(BaseSynthesizer):
 
     def _networks(self) -> dict[str, nn.Module]:
         return {"network": self.network_}
+
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        # Which token columns are modelled; saved only for a model with context (older files: all).
+        return {} if bool(self.targets_.all()) else {"targets": self.targets_.cpu()}
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "targets" in tensors:
+            self.targets_ = tensors["targets"].cpu().bool()
+
+    @property
+    def context_columns_(self) -> list[str]:
+        return [name for name, target in zip(self.encoder_.token_columns_, self.targets_.tolist())
+                if not target and not name.endswith(FINE_SUFFIX)]
+
+    # ------------------------------------------------------------------ column orders
+    def _has_context(self) -> bool:
+        return not bool(self.targets_.all())
+
+    def _target_index(self) -> torch.Tensor | None:
+        """``(T,)`` int64 token columns the loss covers, on the model's device; None when every
+        column is a target."""
+        if not self._has_context():
+            return None
+        cached = getattr(self, "_target_cache", None)
+        if cached is None or cached[0] is not self.targets_:  # once per fit / load, not per batch
+            self._target_cache = (self.targets_, torch.nonzero(self.targets_).flatten().to(self.device_))
+        return self._target_cache[1]
+
+    def _training_positions(self, n_rows: int) -> torch.Tensor:
+        """``(B, J)`` positions for one batch (:func:`training_positions`); with context, the
+        context columns first and the targets' orders after them."""
+        n_columns = len(self.targets_)
+        if not self._has_context():
+            return training_positions(n_rows, n_columns, self._train_generator, self.device_)
+        targets = self._target_index()
+        own = training_positions(n_rows, len(targets), self._train_generator, self.device_)
+        return self._with_context_first(own, targets)
+
+    def _table_positions(self) -> torch.Tensor:
+        """``(J,)`` positions of the table order (context first when there is context)."""
+        n_columns = len(self.targets_)
+        if not self._has_context():
+            return table_positions(n_columns, self.device_)
+        targets = self._target_index()
+        return self._with_context_first(table_positions(len(targets), self.device_)[None, :], targets)[0]
+
+    def _with_context_first(self, own: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``own`` (B, T) positions of the targets -> (B, J): context columns at 0..C-1 (their
+        order among themselves does not matter: none is predicted), targets after them."""
+        context = torch.nonzero(~self.targets_).flatten().to(self.device_)
+        positions = torch.empty((len(own), len(self.targets_)), dtype=torch.long, device=self.device_)
+        positions[:, context] = torch.arange(len(context), device=self.device_)
+        positions[:, targets] = own + len(context)
+        return positions
+
+    def _visible(self, positions: torch.Tensor) -> torch.Tensor:
+        """What each target may look at: (J, [B,] J), or (T, [B,] J) with context."""
+        visible = visibility(positions)
+        targets = self._target_index()
+        return visible if targets is None else visible.index_select(0, targets)
 
     # ------------------------------------------------------------------ training
     def _fit_matrix(self, tokens: torch.Tensor) -> None:
@@ -194,7 +308,7 @@ class Autoregressive(BaseSynthesizer):
         optimizer = adam(self.network_.parameters(), self.learning_rate, 0.0, betas=(0.9, 0.999))
         # Early stopping watches both uses of the model: unconditional sampling (table order)
         # and conditional sampling / imputation (given columns first), on fixed orders.
-        any_order = training_positions(len(validation), tokens.shape[1], self._train_generator, self.device_)
+        any_order = self._training_positions(len(validation))
         self.loss_history_, best, best_state, waited = [], float("inf"), None, 0
         progress = tqdm(range(1, self.epochs + 1), desc="Autoregressive", unit="epoch", disable=not self.verbose)
         for epoch in progress:
@@ -225,7 +339,7 @@ class Autoregressive(BaseSynthesizer):
 
     def _fit_private(self, tokens: torch.Tensor) -> None:
         """DP-SGD for a fixed number of steps, the noise calibrated so the ledger meets its target."""
-        n, n_columns = tokens.shape
+        n = tokens.shape[0]
         units = self._units  # person-level DP: Poisson sampling of persons, rows clipped to shares
         batcher = None if units is None else units.batcher(self.device_)
         # Output biases from the released (noisy) token counts: post-processing, free.
@@ -233,7 +347,7 @@ class Autoregressive(BaseSynthesizer):
         optimizer = adam(self.network_.parameters(), self.learning_rate, 0.0, betas=(0.9, 0.999))
         # Ghost clipping: the network's layers see the batch second (see ColumnAR).
         engine = self._private_trainer(self.network_, optimizer, n if units is None else units.n_units,
-                                       list(self.encoder_.columns_),
+                                       list(self.encoder_.columns_),  # the columns it reads
                                        mode="ghost", batch_first=False,
                                        # Every layer lies between the loss and the embedding, except the
                                        # map of hidden columns, whose input is the mask.
@@ -247,8 +361,8 @@ class Autoregressive(BaseSynthesizer):
             for indices in engine.batches():
                 rows, shares = (indices.to(self.device_), None) if batcher is None else batcher.rows(indices)
                 batch = tokens[rows]
-                positions = training_positions(len(batch), n_columns, self._train_generator, self.device_)
-                engine.ghost_step(lambda: self._row_nll(batch, visibility(positions)), len(batch), shares)
+                positions = self._training_positions(len(batch))
+                engine.ghost_step(lambda: self._row_nll(batch, self._visible(positions)), len(batch), shares)
             self.loss_history_.append({"epoch": epoch, "seconds": time.perf_counter() - start})
             self._end_of_epoch(epoch)
         progress.close()
@@ -263,32 +377,40 @@ class Autoregressive(BaseSynthesizer):
 
     def _train_epoch(self, data: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
         self.network_.train()
-        n, n_columns = data.shape
+        n = data.shape[0]
         order = torch.randperm(n, generator=self._train_generator, device=self.device_)
         steps = steps_per_epoch(n, self.batch_size)
         total = torch.zeros((), device=self.device_)
         for step in range(steps):
             batch = data[order[step * self.batch_size : (step + 1) * self.batch_size]]
-            positions = training_positions(len(batch), n_columns, self._train_generator, self.device_)
-            loss = self._batch_nll(batch, visibility(positions))
+            positions = self._training_positions(len(batch))
+            loss = self._batch_nll(batch, self._visible(positions))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.detach()
         return float(total / steps)
 
+    def _target_logits(self, batch: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(T, B, V)`` of the modelled columns and their tokens ``(T, B)`` (T = J
+        without context); ``visible`` from :meth:`_visible`."""
+        targets = self._target_index()
+        if targets is None:
+            return self.network_(batch, visible), batch.T
+        return self.network_(batch, visible, targets), batch.T.index_select(0, targets)
+
     def _row_nll(self, batch: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-        """``(B,)`` NLL of each row, summed over its columns, in nats."""
-        logits = self.network_(batch, visible)  # (J, B, V)
+        """``(B,)`` NLL of each row, summed over its modelled columns, in nats."""
+        logits, tokens = self._target_logits(batch, visible)  # (T, B, V), (T, B)
         n_columns, rows, width = logits.shape
-        nll = nn.functional.cross_entropy(logits.reshape(-1, width), batch.T.reshape(-1), reduction="none")
+        nll = nn.functional.cross_entropy(logits.reshape(-1, width), tokens.reshape(-1), reduction="none")
         return nll.reshape(n_columns, rows).sum(0)
 
     def _batch_nll(self, batch: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """Mean over rows of the summed per-column cross-entropy, in nats."""
-        logits = self.network_(batch, visible)  # (J, B, V)
+        logits, tokens = self._target_logits(batch, visible)  # (T, B, V), (T, B)
         rows, width = logits.shape[1:]
-        nll = nn.functional.cross_entropy(logits.reshape(-1, width), batch.T.reshape(-1), reduction="sum")
+        nll = nn.functional.cross_entropy(logits.reshape(-1, width), tokens.reshape(-1), reduction="sum")
         return nll / rows
 
     @torch.no_grad()
@@ -299,21 +421,21 @@ class Autoregressive(BaseSynthesizer):
         for i in range(0, len(data), batch_size):
             chunk = data[i : i + batch_size]
             rows = positions if positions.dim() == 1 else positions[i : i + batch_size]
-            total += float(self._batch_nll(chunk, visibility(rows))) * len(chunk)
+            total += float(self._batch_nll(chunk, self._visible(rows))) * len(chunk)
         return total / len(data)
 
     def _validation_nll(self, validation: torch.Tensor, any_order: torch.Tensor) -> tuple[float, float]:
         """(table-order NLL, any-order NLL) of the validation rows; ``any_order`` is fixed per fit."""
-        return (self._nll(validation, table_positions(validation.shape[1], self.device_)),
-                self._nll(validation, any_order))
+        return self._nll(validation, self._table_positions()), self._nll(validation, any_order)
 
     @torch.no_grad()
     def negative_log_likelihood(self, data: Any, *, batch_size: int = 4096) -> np.ndarray:
         """Each row's negative log-likelihood under the model, in nats (table order).
 
-        Summed over the learned columns' tokens (a numerical value counts as its bin or
-        point mass; id, key and constant columns are not scored). Used by the privacy
-        audit's white-box attack.
+        Summed over the modelled columns' tokens (a numerical value counts as its bin or
+        point mass, and its sub-bin where it has a fine token; id, key and constant columns,
+        and the context of a model fitted with ``context``, are not scored). Used by the
+        privacy audit's white-box attack.
 
         Parameters
         ----------
@@ -335,7 +457,7 @@ class Autoregressive(BaseSynthesizer):
         tokens = self._encode(frame)
         if tokens.shape[1] == 0:
             return np.zeros(len(frame))
-        visible = visibility(table_positions(tokens.shape[1], self.device_))
+        visible = self._visible(self._table_positions())
         with self._eval_mode():
             parts = [self._row_nll(tokens[i : i + batch_size], visible).double().cpu().numpy()
                      for i in range(0, len(tokens), batch_size)]
@@ -380,13 +502,17 @@ class Autoregressive(BaseSynthesizer):
             value the model generates.
         """
         generator = self._check_sample_call(n, batch_size, random_state)
+        if self._has_context():
+            raise ValueError(f"This model learns the other columns given the context {self.context_columns_} "
+                             "(fit(context=...)); it cannot draw them: use sample_given with those columns.")
         allowed, bounds = self._parse_conditions(conditions or {})
-        given = [self.encoder_.columns_.index(c) for c in allowed]
-        masks = {self.encoder_.columns_.index(c): m for c, m in allowed.items()}
+        # A condition restricts a column's (first) token; its fine token is drawn after, given it.
+        given = [self.encoder_.token_indices(c)[0] for c in allowed]
+        masks = {self.encoder_.token_indices(c)[0]: m for c, m in allowed.items()}
         parts = []
         for start in range(0, int(n), int(batch_size)):
             rows = min(int(batch_size), int(n) - start)
-            tokens = torch.zeros((rows, len(self.encoder_.columns_)), dtype=torch.long, device=self.device_)
+            tokens = torch.zeros((rows, len(self.encoder_.token_columns_)), dtype=torch.long, device=self.device_)
             parts.append(self._generate(tokens, given, masks, fixed=[], generator=generator).cpu().numpy())
         # Decode once, so generated id columns are unique across batches. A value condition on a
         # number has bounds (v, v), so the decoder's clipping gives exactly v.
@@ -417,8 +543,9 @@ class Autoregressive(BaseSynthesizer):
         ------
         NotFittedError
         ValueError
-            If ``given`` names a column the model does not learn, is empty, or holds a null
-            in a column trained without nulls.
+            If ``given`` names a column the model does not learn, is empty, holds a null
+            in a column trained without nulls, or lacks a context column of a model fitted
+            with ``context``.
         """
         frame = as_dataframe(given).reset_index(drop=True)
         generator = self._check_sample_call(max(len(frame), 1), batch_size, random_state)
@@ -431,9 +558,13 @@ class Autoregressive(BaseSynthesizer):
         for name in frame.columns:
             if not self.metadata_[name].nullable and frame[name].isna().any():
                 raise ValueError(f"sample_given: column '{name}' holds nulls but was trained without them.")
+        lacking = [c for c in self.context_columns_ if c not in frame.columns]
+        if lacking:
+            raise ValueError(f"sample_given: the model's context column(s) {lacking} are not given; a model "
+                             "fitted with context draws the other columns given all of it.")
         full = frame.reindex(columns=self.metadata_.names)  # the other columns as placeholders
         tokens = torch.as_tensor(self._tokens_allowing_nulls(full), device=self.device_)
-        fixed = [columns.index(c) for c in frame.columns]
+        fixed = [j for c in frame.columns for j in self.encoder_.token_indices(c)]
         parts = []
         for start in range(0, len(frame), int(batch_size)):
             chunk = tokens[start:start + int(batch_size)].clone()
@@ -504,27 +635,33 @@ class Autoregressive(BaseSynthesizer):
         ------
         NotFittedError
         ValueError
-            If columns are missing or hold values the model's metadata does not allow.
+            If columns are missing or hold values the model's metadata does not allow, or a
+            context column (``fit(context=...)``) has missing cells.
         """
         generator = self._check_sample_call(1, 1, random_state)
         original = as_dataframe(data)
         frame = self.metadata_.check_frame(original, what="table to impute").reset_index(drop=True)
         columns = self.encoder_.columns_
-        missing = frame[columns].isna().to_numpy()  # (n, J)
+        missing = frame[columns].isna().to_numpy()  # (n, J): learned columns
+        unknown_context = [c for c in self.context_columns_ if frame[c].isna().any()]
+        if unknown_context:
+            raise ValueError(f"impute: context column(s) {unknown_context} have missing cells; the model conditions "
+                             "on its context and cannot fill it.")
+        slots = [self.encoder_.token_indices(c) for c in columns]  # each column's token columns
         # Nulls are placeholders here, so tokenise with any allowed value and overwrite later.
         tokens = torch.as_tensor(self._tokens_allowing_nulls(frame), device=self.device_)
         result = frame.copy()
-        not_null = {j: self._not_null_mask(j) for j in range(len(columns))}
+        not_null = {j: self._not_null_mask(j) for j in range(len(self.encoder_.token_columns_))}
         for pattern in np.unique(missing, axis=0):
             if not pattern.any():
                 continue
             rows = np.flatnonzero((missing == pattern).all(axis=1))
-            fixed = [j for j in range(len(columns)) if not pattern[j]]
-            holes = [j for j in range(len(columns)) if pattern[j]]
+            fixed = [t for j in range(len(columns)) if not pattern[j] for t in slots[j]]
+            holes = [t for j in range(len(columns)) if pattern[j] for t in slots[j]]
             filled = self._generate(tokens[torch.as_tensor(rows, device=self.device_)].clone(), given=[],
                                     masks={j: not_null[j] for j in holes}, fixed=fixed, generator=generator)
             decoded = self.encoder_.inverse_transform(filled.cpu().numpy(), numpy_rng(generator))
-            for j in holes:
+            for j in np.flatnonzero(pattern):
                 name = columns[j]
                 result[name] = result[name].astype(object)
                 result.loc[rows, name] = decoded[name].to_numpy(dtype=object)
