@@ -51,8 +51,18 @@ class ParentChild(EstimatorParams):
         The child column giving the order within a parent (datetimes, or strings that parse
         as them, or integers); a dict maps child table names to theirs. Without it children
         keep their input order and no order column is generated.
-    history : int, default 1
+    history : int or "auto", default "auto"
         Previous children a child is conditioned on (the training window is ``history + 1``).
+        "auto": 2 for panels (every parent with children has the same number of them: monthly
+        statements), where the last two statements give the direction a balance is moving in,
+        and 1 for event sequences of varying length (purchases), which have the running means
+        instead; under ``dp`` 1 (the choice may not read the data). Measured
+        (``benchmarks/parent_child_vs_peers.py``, 2 CPU cores, fine tokens and the conditional
+        sequence model, seeds 0 / 1 / 2): on the credit statements 2 against 1 lifts the
+        within-sequence autocorrelation KS from 0.915 / 0.914 to 0.941 / 0.940 and takes
+        C2ST-Agg from 0.538 / 0.551 to 0.516 / 0.516; on CDNOW it costs child column shapes
+        (0.982 / 0.981 / 0.985 against 0.969 / 0.974 / 0.959) and C2ST-Agg (0.567 / 0.566 /
+        0.554 against 0.591 / 0.580 / 0.593). ``history_`` holds each table's.
     running_mean : bool or "auto", default "auto"
         Whether a child also sees the mean of each numerical column (gaps included) over all
         its earlier children (``__mean__.<col>``): what a window of ``history`` children cannot
@@ -67,7 +77,14 @@ class ParentChild(EstimatorParams):
     model_params : dict or None
         Keyword arguments for every :class:`~tabsynth.Autoregressive` inside (``epochs``,
         ``batch_size``, ``hidden_dim``, ...); without ``n_bins`` a parent model holding wide
-        tables takes :data:`WIDE_N_BINS`.
+        tables takes :data:`WIDE_N_BINS`; ``fine_bins`` there overrides the one below.
+    fine_bins : int, default 16
+        In each sequence model, every numerical child column, its gap and their lagged copies
+        get a fine token of this many sub-bins (1: none; see
+        :class:`~tabsynth.Autoregressive`): a number is then known to ``n_bins * fine_bins``
+        quantiles, so a bill that stays put from one month to the next is drawn near where it
+        was, not anywhere in its bin. Under ``dp`` it costs no budget (a function of the
+        released bins).
     device : str, default "auto"
     random_state : int or None
     verbose : bool, default True
@@ -115,6 +132,8 @@ class ParentChild(EstimatorParams):
     running_mean_ : dict of str -> bool
         Per child table, whether its model sees the running means (see ``running_mean``;
         False for wide tables).
+    history_ : dict of str -> int
+        Per sequence table, the previous children each child sees (see ``history``).
     layouts_ : dict of str -> {"sequence", "wide"}
         Per child table, how it is learned (see ``layout``); ``child_models_`` holds the
         "sequence" ones only.
@@ -142,11 +161,12 @@ class ParentChild(EstimatorParams):
     model_format = 2
     readable_formats = (1, 2)
 
-    def __init__(self, *, key: str, order_by: str | dict[str, str] | None = None, history: int = 1,
+    def __init__(self, *, key: str, order_by: str | dict[str, str] | None = None, history: int | str = "auto",
                  running_mean: bool | str = "auto", model_params: dict | None = None, device: str = "auto",
                  random_state: int | None = None, verbose: bool = True, dp: DPConfig | None = None,
-                 max_children: int | None = None, layout: str | dict[str, str] = "sequence"):
+                 max_children: int | None = None, layout: str | dict[str, str] = "sequence", fine_bins: int = 16):
         self.key = key
+        self.fine_bins = fine_bins
         self.layout = layout
         self.dp = dp
         self.max_children = max_children
@@ -241,15 +261,21 @@ class ParentChild(EstimatorParams):
         self.child_models_ = {}
         self.running_mean_ = {name: self.layouts_[name] == "sequence" and self._uses_running_mean(frame)
                               for name, frame in sorted_tables.items()}
+        self.history_ = {name: self._history_of(frame) for name, frame in sorted_tables.items()
+                         if self.layouts_[name] == "sequence"}
         for (name, frame), seed in zip(sorted_tables.items(), seeds[1:]):
             if self.layouts_[name] == "wide":
                 continue
+            history = self.history_[name]
             steps = seq.step_frame(frame, context, parents[self.key], self.key, scales[name],
-                                   self.child_columns_[name], self.history, self.running_mean_[name])
-            metadata = seq.step_metadata(steps, self.history)
+                                   self.child_columns_[name], history, self.running_mean_[name])
+            metadata = seq.step_metadata(steps, history)
             self._say(f"Child table '{name}': {len(frame):,} rows; fitting its sequence model")
             units = frame[self.key].to_numpy() if self.dp is not None else None
-            self.child_models_[name] = self._fit_part(f"child.{name}", int(seed), steps, metadata, units, stages)
+            own = self.child_columns_[name] + ([seq.GAP] if scales[name] is not None else [])
+            self.child_models_[name] = self._fit_part(f"child.{name}", int(seed), steps, metadata, units, stages,
+                                                      fine=seq.fine_columns(metadata, history),
+                                                      context=[c for c in steps.columns if c not in own])
         self.privacy_ = None if self.dp is None else self._ledger.to_dict()
         if self.dp is not None:
             self._say("DP: the whole ledger (parent and child models)\n" + self._ledger.summary())
@@ -275,6 +301,11 @@ class ParentChild(EstimatorParams):
                              "with max_children= or use layout='sequence'.")
         return width
 
+    def _history_of(self, children: pd.DataFrame) -> int:
+        if self.history != "auto":
+            return self.history
+        return 2 if self.dp is None and seq.is_panel(children, self.key) else 1
+
     def _uses_running_mean(self, children: pd.DataFrame) -> bool:
         if self.running_mean != "auto":
             return bool(self.running_mean)
@@ -296,17 +327,22 @@ class ParentChild(EstimatorParams):
         return staged_configs(self.dp, n_parts)
 
     def _fit_part(self, part: str, seed: int, frame: pd.DataFrame, metadata: Metadata | None, units, stages,
-                  wide: bool = False) -> Autoregressive:
+                  wide: bool = False, fine: list[str] = (), context: list[str] | None = None) -> Autoregressive:
         """Fit one inner flagship model; under DP on its stage of the shared ledger, with a
         schema of kinds only (no value facts of the data declared public) and ``units``
         (each row's parent key) as the privacy units. ``wide``: the frame holds wide tables
-        (:data:`WIDE_N_BINS`)."""
+        (:data:`WIDE_N_BINS`); ``fine``: the columns given ``fine_bins`` sub-bins; ``context``:
+        the columns the model conditions on without modelling them (a sequence model's)."""
+        defaults = {"n_bins": WIDE_N_BINS} if wide and stages is None else {}
+        if fine and self.fine_bins > 1:
+            defaults["fine_bins"] = {column: self.fine_bins for column in fine}
         if stages is None:
-            return self._flagship(seed, n_bins=WIDE_N_BINS if wide else None).fit(frame, metadata=metadata)
+            return self._flagship(seed, **defaults).fit(frame, metadata=metadata, context=context)
         config = stages[len(self._fitted_parts)]  # parts fit in turn: parent, then each child table
         start = len(self._ledger.mechanisms)
-        model = self._flagship(seed, dp=config).fit(frame, metadata=None if metadata is None else schema_only(metadata),
-                                                     privacy_units=units, ledger=self._ledger.stage(config))
+        model = self._flagship(seed, dp=config, **defaults).fit(
+            frame, metadata=None if metadata is None else schema_only(metadata), privacy_units=units,
+            ledger=self._ledger.stage(config), context=context)
         for mechanism in self._ledger.mechanisms[start:]:
             mechanism.part = part
         self._fitted_parts.append(part)
@@ -315,9 +351,10 @@ class ParentChild(EstimatorParams):
     def _check_params(self) -> None:
         if not isinstance(self.key, str) or not self.key:
             raise ValueError(f"key must be the name of the key column, got {self.key!r}.")
-        if isinstance(self.history, bool) or not isinstance(self.history, int) or not 1 <= self.history <= 16:
-            raise ValueError(f"history must be an integer from 1 to 16 (previous children each child sees), "
-                             f"got {self.history!r}.")
+        if self.history != "auto" and (isinstance(self.history, bool) or not isinstance(self.history, int)
+                                       or not 1 <= self.history <= 16):
+            raise ValueError(f"history must be 'auto' or an integer from 1 to 16 (previous children each child "
+                             f"sees), got {self.history!r}.")
         if self.model_params is not None and not isinstance(self.model_params, dict):
             raise ValueError(f"model_params must be a dict of Autoregressive arguments, got {self.model_params!r}.")
         for reserved in ("random_state", "device", "verbose", "dp"):
@@ -333,6 +370,8 @@ class ParentChild(EstimatorParams):
         if isinstance(self.running_mean, np.bool_):
             self.running_mean = bool(self.running_mean)  # saved as JSON
         self.dp = DPConfig.from_value(self.dp)
+        if isinstance(self.fine_bins, bool) or not isinstance(self.fine_bins, int) or self.fine_bins < 1:
+            raise ValueError(f"fine_bins must be a positive integer (1: no fine tokens), got {self.fine_bins!r}.")
         if self.max_children is not None and (isinstance(self.max_children, bool) or not isinstance(
                 self.max_children, int) or self.max_children < 1):
             raise ValueError(f"max_children must be a positive integer or None, got {self.max_children!r}.")
@@ -395,9 +434,10 @@ class ParentChild(EstimatorParams):
                 prefix = "syn" + prefix
             self.key_start_, self.key_prefix_ = 1, prefix
 
-    def _flagship(self, seed: int, dp: DPConfig | None = None, n_bins: int | None = None) -> Autoregressive:
-        """An inner flagship model: ``model_params``, else ``n_bins`` when given, else its defaults."""
-        params = {**({"n_bins": n_bins} if n_bins is not None else {}), **(self.model_params or {})}
+    def _flagship(self, seed: int, dp: DPConfig | None = None, **defaults) -> Autoregressive:
+        """An inner flagship model: ``model_params``, else ``defaults`` (``n_bins``, ``fine_bins``),
+        else the flagship's own defaults."""
+        params = {**defaults, **(self.model_params or {})}
         return Autoregressive(**params, device=self.device, random_state=seed, verbose=self.verbose, dp=dp)
 
     def _say(self, message: str) -> None:
@@ -553,7 +593,7 @@ class ParentChild(EstimatorParams):
             lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64)
             parts = panel.narrow_parts(derived, self.child_columns_[name], scale, self.widths_[name], lengths)
             return self._assemble(name, parts, derived, keys)
-        model = self.child_models_[name]
+        model, history = self.child_models_[name], self.history_[name]
         learned = model.encoder_.columns_
         lengths = np.asarray(derived[seq.N_PREFIX + name], dtype=np.int64).clip(min=0)
         context = derived.add_prefix(seq.PARENT_PREFIX).reset_index(drop=True)
@@ -572,7 +612,7 @@ class ParentChild(EstimatorParams):
                 given[seq.POSITION] = position
             if scale is not None and seq.ELAPSED in learned:
                 given[seq.ELAPSED] = elapsed[active]
-            for k in range(1, self.history + 1):
+            for k in range(1, history + 1):
                 for column in own_columns:
                     lagged = seq.lag_name(k, column)
                     if lagged in learned:
@@ -600,7 +640,7 @@ class ParentChild(EstimatorParams):
             latest = {column: np.empty(len(derived), dtype=object) for column in own_columns}
             for column in own_columns:
                 latest[column][active] = own[column].to_numpy(dtype=object)
-            recent = [latest] + recent[: self.history - 1]
+            recent = [latest] + recent[: history - 1]
         return self._assemble(name, parts, derived, keys)
 
     def _assemble(self, name: str, parts: list[pd.DataFrame], derived: pd.DataFrame, keys: np.ndarray
@@ -659,7 +699,8 @@ class ParentChild(EstimatorParams):
                 "key_dtype": self.key_dtype_, "key_start": self.key_start_, "key_prefix": self.key_prefix_,
                 "parents_derived": self.parents_derived_,
                 "parent_table": self.parent_table_, "running_mean": self.running_mean_,
-                "layouts": self.layouts_, "widths": self.widths_, "never_null": self.never_null_}
+                "layouts": self.layouts_, "widths": self.widths_, "never_null": self.never_null_,
+                "history": self.history_}
 
     @classmethod
     def _from_saved(cls, saved: SavedModel, device: torch.device) -> "ParentChild":
@@ -701,6 +742,8 @@ class ParentChild(EstimatorParams):
         model.layouts_ = schema.get("layouts") or {name: "sequence" for name in model.tables_}
         model.widths_ = schema.get("widths") or {}
         model.never_null_ = schema.get("never_null") or {}
+        # Models saved before "auto" saw the one ``history`` they were given.
+        model.history_ = schema.get("history") or {name: model.history for name in model.child_models_}
         model._rng = np.random.default_rng()
         model._rng.bit_generator.state = config["rng"]
         return model

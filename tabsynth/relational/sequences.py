@@ -220,6 +220,17 @@ def mean_columns(own: pd.DataFrame) -> list[str]:
             if pd.api.types.is_numeric_dtype(own[c]) and not pd.api.types.is_bool_dtype(own[c])]
 
 
+def fine_columns(metadata: Metadata, history: int) -> list[str]:
+    """The step frame's columns that get a fine token: the child's own numerical columns (its
+    gap included) and their lagged copies, the numbers a sequence carries from one child to
+    the next. Parent columns, position, elapsed time and running means are context only."""
+    context = (PARENT_PREFIX, MEAN_PREFIX, POSITION, ELAPSED)
+    own = [m.name for m in metadata if m.kind == "numerical" and not m.name.startswith(context)
+           and not any(m.name.startswith(lag_name(k, "")) for k in range(1, history + 1))]
+    lags = [lag_name(k, c) for k in range(1, history + 1) for c in own if lag_name(k, c) in metadata.names]
+    return own + [c for c in lags if metadata[c].kind == "numerical"]
+
+
 def is_panel(children: pd.DataFrame, key: str) -> bool:
     """Whether every parent with children has the same number of them (a panel: six monthly
     statements per client), as against event sequences of varying length (purchases)."""

@@ -119,9 +119,25 @@ def test_seeds_and_save_load_reproduce(tmp_path, credit_model):
     pd.testing.assert_frame_equal(first[0], restored[0])
     pd.testing.assert_frame_equal(first[1], restored[1])
     assert loaded.running_mean_ == credit_model.running_mean_ == {"children": False}
+    assert loaded.history_ == credit_model.history_ == {"children": 2}
     assert loaded.layouts_ == {"children": "sequence"} and loaded.widths_ == {}
     # The model's own stream continues identically after a save / load.
     pd.testing.assert_frame_equal(credit_model.sample(20)[1], loaded.sample(20)[1])
+
+
+def test_history_is_two_statements_for_panels_and_one_purchase_for_event_sequences(credit, cdnow_model,
+                                                                                   credit_model):
+    assert credit_model.history_ == {"children": 2} and cdnow_model.history_ == {"children": 1}
+    assert "__lag2__.bill_amount" in credit_model.child_models_["children"].encoder_.columns_
+    assert not any(c.startswith("__lag2__.") for c in cdnow_model.child_models_["children"].encoder_.columns_)
+    customers, statements = credit
+    small = customers.head(200)
+    chosen = ts.ParentChild(key="ID", order_by="month", history=3, random_state=0, model_params={"epochs": 1},
+                            verbose=False).fit(statements[statements["ID"].isin(small["ID"])], parents=small)
+    assert chosen.history_ == {"children": 3}
+    with pytest.raises(ValueError, match=r"^history must be 'auto' or an integer from 1 to 16 \(previous children "
+                                         r"each child sees\), got 0\.$"):
+        ts.ParentChild(key="ID", history=0).fit(statements, parents=customers)
 
 
 def test_running_mean_is_on_for_event_sequences_and_off_for_panels(credit, cdnow_model, credit_model):
@@ -141,6 +157,29 @@ def test_running_mean_is_on_for_event_sequences_and_off_for_panels(credit, cdnow
     assert (children.groupby("ID").size() > 0).all() and set(children["ID"]) <= set(parents["ID"])
     with pytest.raises(ValueError, match=r"running_mean must be True, False or 'auto', got 'yes'"):
         ts.ParentChild(key="ID", running_mean="yes").fit(statements, parents=customers)
+
+
+def test_the_sequence_model_draws_the_child_given_its_context_with_fine_numbers(credit, credit_model):
+    child = credit_model.child_models_["children"]
+    # Conditional: the parent, the position and the two previous statements are context, never drawn.
+    assert child.context_columns_ == [c for c in child.encoder_.columns_ if c.startswith(
+        ("__parent__.", "__lag1__.", "__lag2__.", "__position__", "__elapsed__"))]
+    assert set(child.encoder_.columns_) - set(child.context_columns_) == {"repayment_status", "bill_amount",
+                                                                          "paid_amount", "__gap__"}
+    # Every number a statement carries to the next has a fine token; parent numbers do not, nor
+    # the gap (30 or 31 days: point masses, no bin to place a value in).
+    fine = {c[: -len("#fine")] for c in child.encoder_.token_columns_ if c.endswith("#fine")}
+    assert fine == {"bill_amount", "paid_amount", "__lag1__.bill_amount", "__lag1__.paid_amount",
+                    "__lag2__.bill_amount", "__lag2__.paid_amount"}
+    with pytest.raises(ValueError, match=r"^This model learns the other columns given the context"):
+        child.sample(5)
+    customers, statements = credit
+    small = customers.head(300)
+    plain = ts.ParentChild(key="ID", order_by="month", fine_bins=1, random_state=0, model_params={"epochs": 1},
+                           verbose=False).fit(statements[statements["ID"].isin(small["ID"])], parents=small)
+    assert not any(c.endswith("#fine") for c in plain.child_models_["children"].encoder_.token_columns_)
+    with pytest.raises(ValueError, match=r"^fine_bins must be a positive integer \(1: no fine tokens\), got 0\.$"):
+        ts.ParentChild(key="ID", fine_bins=0).fit(statements, parents=customers)
 
 
 @pytest.fixture(scope="module")
@@ -218,12 +257,14 @@ def test_a_format_1_model_directory_still_loads(tmp_path, credit_model):
     credit_model.save(tmp_path / "model")
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     config["model_format"] = 1  # as written before the wide layout: no layouts, widths or layout param
-    for field in ("layouts", "widths", "never_null"):
+    for field in ("layouts", "widths", "never_null", "history"):
         config["schema"].pop(field)
     config["params"].pop("layout")
+    config["params"].pop("fine_bins")
+    config["params"]["history"] = 2  # before "auto", the one history the model was given
     (tmp_path / "model" / "config.json").write_text(json.dumps(config))
     loaded = ts.load(tmp_path / "model")
-    assert loaded.layouts_ == {"children": "sequence"}
+    assert loaded.layouts_ == {"children": "sequence"} and loaded.history_ == {"children": 2}
     for a, b in zip(credit_model.sample(40, random_state=9), loaded.sample(40, random_state=9)):
         pd.testing.assert_frame_equal(a, b)
 

@@ -45,6 +45,15 @@ def test_one_ledger_covers_every_model_and_meets_the_target(dp_model):
     child = dp_model.child_models_["children"]
     assert child.privacy_["neighbouring"].startswith("add or remove one person")
     assert child_sgd["sample_rate"] == pytest.approx(child.batch_size / 2_000)
+    assert dp_model.history_ == {"children": 1}  # "auto" may not read the data under DP
+    # Fine tokens come from the released bins (every carried number with a released bin has
+    # one; which have bins depends on the noise): no mechanism of their own.
+    carried = ["number_of_cds", "dollar_value", "__gap__", "__lag1__.number_of_cds", "__lag1__.dollar_value",
+               "__lag1__.__gap__"]
+    binned = {c for c in carried if c in child.encoder_.tokenizers_ and len(child.encoder_.tokenizers_[c].knots_)}
+    assert "dollar_value" in binned
+    assert {c[: -len("#fine")] for c in child.encoder_.token_columns_ if c.endswith("#fine")} == binned
+    assert not any("fine" in str(m.get("columns", "")) for m in ledger["mechanisms"] if m["name"] != "DP-SGD")
 
 
 def test_dp_samples_link_keys_respect_the_cap_and_order(dp_model, tmp_path):
