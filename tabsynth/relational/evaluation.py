@@ -6,8 +6,12 @@
   CardinalityShapeSimilarity), the child table's own column shapes and pair trends, the
   parent-to-child trends (each parent column against each per-parent aggregate of the
   children), and sequence coherence (inter-event gaps, lag-1 differences of numerical child
-  columns, within-sequence lag-1 autocorrelation), each coherence figure beside the same
-  figure of the real holdout against the real training table;
+  columns, within-sequence lag-1 autocorrelation), each trend and coherence figure beside the
+  same figure of the real holdout against the real training table (what a perfect generator
+  would score: the SDMetrics pair trends cut each table's numbers on its own range, so even
+  real held-out customers score well below 1 on the credit statements), and both trend
+  figures once more on the real table's bins (``..._real_bins``, both tables cut alike:
+  :func:`tabsynth.evaluation.fidelity.bin_codes`);
 * ``fidelity``, ``utility`` and ``privacy``: the table report's sections on the **entity
   table** (one row per parent: its columns and the aggregates of its children), so detection
   is C2ST-Agg (Hudovernik et al. 2024, SyntheRela), utility is entity-level TSTR and the
@@ -160,19 +164,31 @@ def relational_section(real: tuple, synthetic: tuple, holdout: tuple | None, *, 
     """
     metrics, details = [], {"tables": {}}
     rng = np.random.default_rng(random_state)
+    # The holdout baselines' own rows come from a stream of their own, so the synthetic figures
+    # draw the same rows with or without a holdout.
+    baseline_rng = np.random.default_rng([random_state, 1])
     per_table = []
     for name in real[1]:
         figures = _table_figures(real, synthetic, holdout, name, key=key, order=_order(order_by, name),
-                                 max_rows=max_rows, rng=rng)
+                                 max_rows=max_rows, rng=rng, baseline_rng=baseline_rng)
         details["tables"][name] = figures
         per_table.append(figures)
     if entity_tables is None:
-        entity_tables = EvaluationTables.prepare(*(entity_table(p, c, key=key, order_by=order_by)
-                                                   for p, c in (real, synthetic)))
+        entity_tables = EvaluationTables.prepare(*(entity_table(*pair, key=key, order_by=order_by)
+                                                   for pair in (real, synthetic, holdout) if pair is not None))
     parent_columns = [c for c in real[0].columns if c != key]
-    details["parent_child_pairs"] = _parent_child_pairs(entity_tables, parent_columns, max_rows, rng)
+    sample = fidelity.subsample(entity_tables.real, max_rows, rng)  # one real sample for both comparisons
+    synthetic_sample = fidelity.subsample(entity_tables.synthetic, max_rows, rng)
+    details["parent_child_pairs"] = _parent_child_pairs(entity_tables, parent_columns, sample, synthetic_sample)
     trends, trends_note = fidelity.pair_trends(details["parent_child_pairs"]) if details["parent_child_pairs"] \
         else (None, "the parent table has no column besides the key")
+    trends_real_bins = fidelity.pair_trends(_parent_child_pairs(
+        entity_tables, parent_columns, sample, synthetic_sample, edges="real"))[0] if trends is not None else None
+    trends_holdout = None
+    if entity_tables.holdout is not None and details["parent_child_pairs"]:
+        trends_holdout = fidelity.pair_trends(_parent_child_pairs(
+            entity_tables, parent_columns, sample, fidelity.subsample(entity_tables.holdout, max_rows,
+                                                                      baseline_rng)))[0]
 
     def mean(field: str) -> float | None:
         values = [f[field] for f in per_table if f.get(field) is not None]
@@ -186,9 +202,14 @@ def relational_section(real: tuple, synthetic: tuple, holdout: tuple | None, *, 
                "How closely each child column's distribution matches the real one, averaged over columns."),
         Metric("relational.child_pair_trends", "Child pair trends", mean("child_pair_trends"), 1.0, "higher",
                "How well the relationships between child columns are kept (1 = identical)."),
+        _holdout_baseline("relational.child_pair_trends", "Child pair trends", mean("child_pair_trends_holdout")),
+        _on_real_bins("relational.child_pair_trends", "Child pair trends", mean("child_pair_trends_real_bins")),
         Metric("relational.parent_child_trends", "Parent-to-child trends", trends, 1.0, "higher",
                "How well each parent column's relationship with the per-parent aggregates of its children "
                "(count, sums, means, distinct categories) is kept (1 = identical).", note=trends_note),
+        _holdout_baseline("relational.parent_child_trends", "Parent-to-child trends",
+                          trends_holdout if trends is not None else None),
+        _on_real_bins("relational.parent_child_trends", "Parent-to-child trends", trends_real_bins),
     ]
     for field, label, meaning in (
             ("gap_shape", "Inter-event gaps",
@@ -202,27 +223,42 @@ def relational_section(real: tuple, synthetic: tuple, holdout: tuple | None, *, 
         value, baseline = mean(field), mean(field + "_holdout")
         note = None if value is not None else "needs sequences of two or more children (and order_by for gaps)"
         metrics.append(Metric(f"relational.{field}", label, value, 1.0, "higher", meaning, note=note))
-        metrics.append(Metric(f"relational.{field}_holdout", label + " (holdout baseline)", baseline, 1.0, "higher",
-                              "The same figure for real held-out parents against the real training ones: what "
-                              "a perfect generator would score on tables of this size.",
-                              note=None if baseline is not None else "needs a holdout"))
+        metrics.append(_holdout_baseline(f"relational.{field}", label, baseline))
     values = {m.key: m.value for m in metrics}
     details["verdict"] = fidelity.verdict(values["relational.child_column_shapes"],
                                           values["relational.parent_child_trends"], None)
     return Section("relational", metrics=metrics, details=details)
 
 
-def _table_figures(real, synthetic, holdout, name, *, key, order, max_rows, rng) -> dict:
+def _holdout_baseline(key: str, label: str, value: float | None) -> Metric:
+    return Metric(key + "_holdout", label + " (holdout baseline)", value, 1.0, "higher",
+                  "The same figure for real held-out parents against the real training ones: what a perfect "
+                  "generator would score on tables of this size.", note=None if value is not None else "needs a holdout")
+
+
+def _on_real_bins(key: str, label: str, value: float | None) -> Metric:
+    return Metric(key + "_real_bins", label + " (real table's bins)", value, 1.0, "higher",
+                  "The same figure with the numbers of both tables cut on the real table's bins (SDMetrics cuts each "
+                  "table on its own range, so one extreme value moves every bin).")
+
+
+def _table_figures(real, synthetic, holdout, name, *, key, order, max_rows, rng, baseline_rng) -> dict:
     real_children, syn_children = real[1][name], synthetic[1][name]
     counts = [_counts(tables[0], tables[1][name], key) for tables in (real, synthetic)]
     figures = {"cardinality": fidelity.ks_complement(*counts),
                "children": {"real": len(real_children), "synthetic": len(syn_children)}}
     own = [c for c in real_children.columns if c != key]
-    tables = EvaluationTables.prepare(real_children[own], syn_children[own])
+    tables = EvaluationTables.prepare(real_children[own], syn_children[own],
+                                      None if holdout is None else holdout[1][name][own])
     a, b = fidelity.subsample(tables.real, max_rows, rng), fidelity.subsample(tables.synthetic, max_rows, rng)
     figures["child_column_shapes"] = fidelity._mean([c["score"] for c in fidelity.column_scores(tables, a, b)])
     figures["child_pair_trends"] = fidelity.pair_trends(fidelity.pair_scores(tables, a, b))[0] \
         if len(tables.columns) > 1 else None
+    figures["child_pair_trends_real_bins"] = fidelity.pair_trends(fidelity.pair_scores(tables, a, b, edges="real"))[0] \
+        if len(tables.columns) > 1 else None
+    if tables.holdout is not None and len(tables.columns) > 1:
+        figures["child_pair_trends_holdout"] = fidelity.pair_trends(fidelity.pair_scores(
+            tables, a, fidelity.subsample(tables.holdout, max_rows, baseline_rng)))[0]
     numeric = [c for c in tables.numerical if c != order and tables.metadata[c].kind == "numerical"]
     sequences = {"real": _sequence_statistics(real_children, key, order, numeric, name)}
     sequences["synthetic"] = _sequence_statistics(syn_children, key, order, numeric, name)
@@ -288,12 +324,13 @@ def _ks(a: np.ndarray, b: np.ndarray) -> float | None:
     return None if len(a) == 0 or len(b) == 0 else float(fidelity.ks_complement(a, b))
 
 
-def _parent_child_pairs(tables: EvaluationTables, parent_columns: list[str], max_rows: int, rng) -> list[dict]:
-    """Pair trends between each parent column and each aggregate of the children (entity tables)."""
+def _parent_child_pairs(tables: EvaluationTables, parent_columns: list[str], real: pd.DataFrame,
+                        other: pd.DataFrame, edges: str = fidelity.PAIR_BIN_EDGES) -> list[dict]:
+    """Pair trends between each parent column and each aggregate of the children, between two
+    entity tables (rows of the real one against the synthetic or the holdout one)."""
     if not parent_columns:
         return []
-    a, b = fidelity.subsample(tables.real, max_rows, rng), fidelity.subsample(tables.synthetic, max_rows, rng)
-    pairs = fidelity.pair_scores(tables, a, b)
+    pairs = fidelity.pair_scores(tables, real, other, edges=edges)
     parents = set(parent_columns)
     return [p for p in pairs if (p["columns"][0] in parents) != (p["columns"][1] in parents)]
 

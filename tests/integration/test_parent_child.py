@@ -321,6 +321,7 @@ def test_a_copy_scores_perfect_fidelity_and_maximal_entity_risk(credit_split):
     report = evaluate_relational(parents, children, parents.copy(), children.copy(), holdout=holdout, key="ID",
                                  order_by="month", target="default", on_error="raise")
     for key in ("relational.cardinality", "relational.child_column_shapes", "relational.parent_child_trends",
+                "relational.parent_child_trends_real_bins", "relational.child_pair_trends_real_bins",
                 "relational.gap_shape", "relational.lag_difference_shape", "relational.autocorrelation"):
         assert report.metric(key).value == pytest.approx(1.0), key
     assert report.metric("privacy.exact_copies").value == pytest.approx(1.0)
@@ -328,6 +329,22 @@ def test_a_copy_scores_perfect_fidelity_and_maximal_entity_risk(credit_split):
     assert report.metric("privacy.mia_distance_auc").value > 0.9
     assert report.metric("fidelity.detection_auc").value < 0.6
     assert report.metric("relational.gap_shape_holdout").value > 0.9
+
+
+def test_trend_baselines_are_what_the_real_holdout_scores(credit_split):
+    """The held-out customers given as the synthetic tables score exactly their own baseline
+    (the baseline compares the same real rows with them), and below a copy's 1."""
+    (parents, children), holdout = credit_split
+    report = evaluate_relational(parents, children, *holdout, holdout=holdout, key="ID", order_by="month",
+                                 target="default", on_error="raise")
+    for key in ("relational.parent_child_trends", "relational.child_pair_trends"):
+        baseline = report.metric(key + "_holdout").value
+        assert 0.5 < baseline < 1.0, key
+        assert report.metric(key).value == pytest.approx(baseline), key
+    without = evaluate_relational(parents, children, *holdout, key="ID", order_by="month", on_error="raise")
+    assert without.metric("relational.parent_child_trends_holdout").value is None
+    assert without.metric("relational.parent_child_trends").value == report.metric(
+        "relational.parent_child_trends").value  # the baselines draw no row of the synthetic figures
 
 
 def test_children_shuffled_across_parents_keep_shapes_but_lose_trends_and_coherence(credit_split):
@@ -339,6 +356,7 @@ def test_children_shuffled_across_parents_keep_shapes_but_lose_trends_and_cohere
                                  target="default", on_error="raise")
     assert report.metric("relational.child_column_shapes").value == pytest.approx(1.0)
     assert report.metric("relational.parent_child_trends").value < 0.9
+    assert report.metric("relational.parent_child_trends_real_bins").value < 0.9
     # Coherence falls well below what real held-out customers score against the training ones.
     for key in ("relational.autocorrelation", "relational.lag_difference_shape"):
         assert report.metric(key).value < min(0.8, report.metric(key + "_holdout").value - 0.1), key
