@@ -26,8 +26,8 @@ Usage::
     python benchmarks/parent_child_vs_peers.py --tables credit --peers none --no-tabsynth --dp-epsilons 3 \
         --layout wide --max-children 6                                # the DP panel in wide layout
 
-``--save`` writes ``benchmarks/runs/parent_child_<time>/results.json`` (and one report per
-generator and table).
+``--save`` writes ``benchmarks/runs/parent_child_<time>/results.json`` (and, per generator and
+table, its report and its synthetic tables as Parquet).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import argparse
 import datetime as dt
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,11 @@ TABLES = {
     "credit": {"key": "ID", "order_by": "month", "calibration_end": None, "target": "default"},
 }
 SHOWN = {"cardinality": "relational.cardinality", "child_shapes": "relational.child_column_shapes",
-         "child_pairs": "relational.child_pair_trends", "parent_child": "relational.parent_child_trends",
+         "child_pairs": "relational.child_pair_trends", "child_pairs_holdout": "relational.child_pair_trends_holdout",
+         "parent_child": "relational.parent_child_trends",
+         "parent_child_holdout": "relational.parent_child_trends_holdout",
+         "child_pairs_real_bins": "relational.child_pair_trends_real_bins",
+         "parent_child_real_bins": "relational.parent_child_trends_real_bins",
          "gap_ks": "relational.gap_shape", "lag_diff_ks": "relational.lag_difference_shape",
          "autocorr_ks": "relational.autocorrelation", "c2st_agg": "fidelity.detection_auc",
          "tstr_auc": "utility.tstr_boosting_auc", "trtr_auc": "utility.trtr_boosting_auc",
@@ -98,7 +103,8 @@ def fit_tabsynth(args) -> None:
     parents = pd.read_parquet(args.parents) if Path(args.parents).exists() else None
     children = pd.read_parquet(args.children)
     dp = None if args.epsilon is None else ts.DPConfig(epsilon=float(args.epsilon), delta=1e-5)
-    model = ts.ParentChild(key=spec["key"], order_by=spec["order_by"], history=args.history, random_state=args.seed,
+    history = args.history if args.history == "auto" else int(args.history)
+    model = ts.ParentChild(key=spec["key"], order_by=spec["order_by"], history=history, random_state=args.seed,
                            verbose=False, dp=dp, layout=args.layout, max_children=args.max_children,
                            model_params=json.loads(args.model_params) if args.model_params else None)
     start = time.perf_counter()
@@ -114,7 +120,7 @@ def fit_tabsynth(args) -> None:
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "epochs": {name: len(m.loss_history_) for name, m in
                                  [("parent", model.parent_model_), *model.child_models_.items()]},
-                      "history": model.history, "running_mean": model.running_mean_, "layouts": model.layouts_,
+                      "history": model.history_, "running_mean": model.running_mean_, "layouts": model.layouts_,
                       "max_children": model.max_children, "model_params": model.model_params,
                       "privacy": model.privacy_}))
 
@@ -182,6 +188,9 @@ def run(name: str, table: str, train, holdout, workdir: Path, args) -> dict:
     result["report"] = report.to_dict()
     if args.out is not None:
         report.to_html(args.out / f"report_{table}_{name}.html")
+        for part in ("parents", "children"):  # the synthetic tables, for a closer look afterwards
+            if paths[f"out_{part}"].exists():
+                shutil.copyfile(paths[f"out_{part}"], args.out / f"synthetic_{table}_{name}_{part}.parquet")
     print(f"  {table} {name}: fit {result['fit_s']:.0f} s, sample {result['sample_s']:.1f} s, "
           + ", ".join(f"{k} {v:.3f}" for k, v in result["values"].items() if v is not None), file=sys.stderr,
           flush=True)
@@ -207,7 +216,7 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PEERS), help="comma list of peers, or none")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds one generator may take")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--history", type=int, default=1, help="tabsynth's ParentChild(history=...): "
+    parser.add_argument("--history", default="auto", help="tabsynth's ParentChild(history=...): 'auto' or an integer, "
                         "previous children each child sees")
     parser.add_argument("--layout", default="sequence", choices=("sequence", "wide"),
                         help="tabsynth's ParentChild(layout=...)")
