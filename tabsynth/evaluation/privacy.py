@@ -173,6 +173,14 @@ def _dcr_metrics(spaces: dict[str, GowerPoints], max_rows: int, rng: np.random.G
     train_holdout = nearest_gower(train_probe, holdout, 1)[:, 0]
     ideal_share = len(train) / (len(train) + len(holdout))
     share = tie_split_share(syn_train[:, 0], syn_holdout)
+    # The holdout rows' own share, each against the other holdout rows (its nearest holdout row
+    # is itself, so the second nearest is the nearest other one): what new real rows score,
+    # ties between repeated real rows included.
+    share_holdout = ideal_holdout = None
+    if len(holdout) > 1:
+        hold_holdout = nearest_gower(probe, holdout, 2)[:, 1]
+        share_holdout = tie_split_share(hold_train[:, 0], hold_holdout)
+        ideal_holdout = len(train) / (len(train) + len(holdout) - 1)
     nndr = nndr_base = None
     if k == 2:
         nndr = float(np.median(nearest_ratio(syn_train[:, 0], syn_train[:, 1])))
@@ -187,6 +195,11 @@ def _dcr_metrics(spaces: dict[str, GowerPoints], max_rows: int, rng: np.random.G
                "Share of synthetic rows whose closest real row is a training row rather than a holdout row; "
                "far above the ideal means the generator sits on its training rows.",
                note="Ties count half; the ideal is the training rows' share of all real rows searched."),
+        Metric("privacy.dcr_share_holdout", "Holdout rows closer to train than to other holdout rows", share_holdout,
+               ideal_holdout, "target",
+               "The same share for real held-out rows, each against the other holdout rows: what a generator "
+               "drawing new real rows would score. Below the ideal where real rows repeat (ties count half).",
+               note=None if share_holdout is not None else "Needs at least two holdout rows."),
         Metric("privacy.dcr_train_median", "Median distance to closest training row", float(np.median(syn_train[:, 0])),
                float(np.median(hold_train[:, 0])), "target",
                "Typical Gower distance from a synthetic row to its closest training row; well below the ideal "

@@ -77,6 +77,20 @@ def test_new_real_rows_look_like_the_baseline(fresh):
     assert section.details["verdict"] in ("good", "fair")
 
 
+def test_dcr_holdout_baseline_is_what_new_real_rows_score_ties_included(splits, fresh):
+    section, _ = fresh
+    baseline = section.metric("privacy.dcr_share_holdout")
+    assert baseline.ideal == pytest.approx(3000 / 4999)
+    assert abs(baseline.value - _value(section, "privacy.dcr_share")) <= 0.05
+    # Rows that repeat (four categorical columns of the credit table): ties count half, so new
+    # real rows sit well below the ideal share, and the holdout baseline says where.
+    columns = ["SEX", "EDUCATION", "MARRIAGE", "default payment next month"]
+    repeated, _ = _section(*(splits[name][columns] for name in ("train", "fresh", "holdout")))
+    share, baseline = (_value(repeated, key) for key in ("privacy.dcr_share", "privacy.dcr_share_holdout"))
+    assert share < 0.55 < repeated.metric("privacy.dcr_share").ideal
+    assert abs(share - baseline) <= 0.05
+
+
 def test_bootstrap_intervals_contain_the_estimate(fresh, copied):
     for section in (fresh[0], copied):
         for m in section.metrics:
