@@ -198,6 +198,7 @@ def relational_section(real: tuple, synthetic: tuple, holdout: tuple | None, *, 
         Metric("relational.cardinality", "Cardinality", mean("cardinality"), 1.0, "higher",
                "How closely the number of children per parent matches the real distribution "
                "(KS complement, 1 = identical)."),
+        _holdout_baseline("relational.cardinality", "Cardinality", mean("cardinality_holdout")),
         Metric("relational.child_column_shapes", "Child column shapes", mean("child_column_shapes"), 1.0, "higher",
                "How closely each child column's distribution matches the real one, averaged over columns."),
         Metric("relational.child_pair_trends", "Child pair trends", mean("child_pair_trends"), 1.0, "higher",
@@ -245,7 +246,10 @@ def _on_real_bins(key: str, label: str, value: float | None) -> Metric:
 def _table_figures(real, synthetic, holdout, name, *, key, order, max_rows, rng, baseline_rng) -> dict:
     real_children, syn_children = real[1][name], synthetic[1][name]
     counts = [_counts(tables[0], tables[1][name], key) for tables in (real, synthetic)]
-    figures = {"cardinality": fidelity.ks_complement(*counts),
+    if holdout is not None:
+        counts.append(_counts(holdout[0], holdout[1][name], key))
+    figures = {"cardinality": fidelity.ks_complement(counts[0], counts[1]),
+               "cardinality_holdout": None if holdout is None else fidelity.ks_complement(counts[0], counts[2]),
                "children": {"real": len(real_children), "synthetic": len(syn_children)}}
     own = [c for c in real_children.columns if c != key]
     tables = EvaluationTables.prepare(real_children[own], syn_children[own],

@@ -341,6 +341,8 @@ def test_trend_baselines_are_what_the_real_holdout_scores(credit_split):
         baseline = report.metric(key + "_holdout").value
         assert 0.5 < baseline < 1.0, key
         assert report.metric(key).value == pytest.approx(baseline), key
+    assert report.metric("relational.cardinality_holdout").value == report.metric("relational.cardinality").value
+    assert report.metric("privacy.dcr_share_holdout").value is not None
     without = evaluate_relational(parents, children, *holdout, key="ID", order_by="month", on_error="raise")
     assert without.metric("relational.parent_child_trends_holdout").value is None
     assert without.metric("relational.parent_child_trends").value == report.metric(
