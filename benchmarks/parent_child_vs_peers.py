@@ -27,7 +27,8 @@ Usage::
         --layout wide --max-children 6                                # the DP panel in wide layout
 
 ``--save`` writes ``benchmarks/runs/parent_child_<time>/results.json`` (and, per generator and
-table, its report and its synthetic tables as Parquet).
+table, its report and its synthetic tables as Parquet); ``--rescore FOLDER`` scores such a
+folder's synthetic tables again with the current report (``results_rescored.json``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ SHOWN = {"cardinality": "relational.cardinality", "child_shapes": "relational.ch
          "gap_ks": "relational.gap_shape", "lag_diff_ks": "relational.lag_difference_shape",
          "autocorr_ks": "relational.autocorrelation", "c2st_agg": "fidelity.detection_auc",
          "tstr_auc": "utility.tstr_boosting_auc", "trtr_auc": "utility.trtr_boosting_auc",
-         "dcr_share": "privacy.dcr_share", "mia_auc": "privacy.mia_distance_auc"}
+         "dcr_share": "privacy.dcr_share", "dcr_share_holdout": "privacy.dcr_share_holdout",
+         "mia_auc": "privacy.mia_distance_auc", "cardinality_holdout": "relational.cardinality_holdout"}
 
 
 def load(name: str, max_parents: int | None = None):
@@ -149,10 +151,7 @@ def command(name: str, table: str, paths: dict, n_parents: int, args) -> list[st
 def run(name: str, table: str, train, holdout, workdir: Path, args) -> dict:
     import pandas as pd
 
-    import tabsynth as ts
-
-    spec = TABLES[table]
-    key = spec["key"]
+    key = TABLES[table]["key"]
     parents, children = train
     paths = {"parents": workdir / "parents.parquet", "children": workdir / "children.parquet",
              "out_parents": workdir / f"{name}-parents.parquet", "out_children": workdir / f"{name}-children.parquet",
@@ -163,7 +162,8 @@ def run(name: str, table: str, train, holdout, workdir: Path, args) -> dict:
     if not name.startswith("tabsynth") or parents is not None:
         peer_parents.to_parquet(paths["parents"])
     children.to_parquet(paths["children"])
-    result = {"model": name, "table": table, "max_parents": args.max_parents, "train_parents": len(peer_parents)}
+    result = {"model": name, "table": table, "max_parents": args.max_parents, "train_parents": len(peer_parents),
+              "seed": args.seed}
     cmd = command(name, table, paths, len(peer_parents), args)
     if cmd is None:
         return {**result, "error": "peer environment missing (bash benchmarks/setup_peers.sh)"}
@@ -172,29 +172,60 @@ def run(name: str, table: str, train, holdout, workdir: Path, args) -> dict:
         if done.returncode != 0:
             raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-1500:]}")
         result.update(json.loads(done.stdout.strip().splitlines()[-1]))
-        syn_parents = pd.read_parquet(paths["out_parents"])
-        syn_children = pd.read_parquet(paths["out_children"])
-        report = ts.evaluate_relational(parents, children, None if parents is None else syn_parents, syn_children,
-                                        holdout=holdout, key=key, order_by=spec["order_by"], target=spec["target"],
-                                        calibration_end=spec["calibration_end"], random_state=args.seed)
+        report = score(table, train, holdout, pd.read_parquet(paths["out_parents"]),
+                       pd.read_parquet(paths["out_children"]), args.seed)
     except subprocess.TimeoutExpired:
         print(f"  {table} {name}: timed out", file=sys.stderr, flush=True)
         return {**result, "error": f"did not finish within --timeout {args.timeout} s"}
     except Exception as exc:  # one failing generator must not lose the others
         print(f"  {table} {name} FAILED: {exc}", file=sys.stderr, flush=True)
         return {**result, "error": f"{type(exc).__name__}: {exc}"[:800]}
-    result["values"] = {short: report.metric(key_).value for short, key_ in SHOWN.items()}
-    result["rows_per_s"] = result["children"] / max(result["sample_s"], 1e-9)
-    result["report"] = report.to_dict()
     if args.out is not None:
         report.to_html(args.out / f"report_{table}_{name}.html")
         for part in ("parents", "children"):  # the synthetic tables, for a closer look afterwards
             if paths[f"out_{part}"].exists():
                 shutil.copyfile(paths[f"out_{part}"], args.out / f"synthetic_{table}_{name}_{part}.parquet")
-    print(f"  {table} {name}: fit {result['fit_s']:.0f} s, sample {result['sample_s']:.1f} s, "
+    return scored(result, report)
+
+
+def score(table: str, train, holdout, syn_parents, syn_children, seed: int):
+    """The relational report of one generator's synthetic pair against the real split."""
+    import tabsynth as ts
+
+    spec = TABLES[table]
+    parents, children = train
+    return ts.evaluate_relational(parents, children, None if parents is None else syn_parents, syn_children,
+                                  holdout=holdout, key=spec["key"], order_by=spec["order_by"], target=spec["target"],
+                                  calibration_end=spec["calibration_end"], random_state=seed)
+
+
+def scored(result: dict, report) -> dict:
+    """``result`` with the report's figures (``values``, ``rows_per_s``, ``report``), printed."""
+    result["values"] = {short: report.metric(key_).value for short, key_ in SHOWN.items()}
+    result["rows_per_s"] = result["children"] / max(result["sample_s"], 1e-9)
+    result["report"] = report.to_dict()
+    print(f"  {result['table']} {result['model']}: fit {result['fit_s']:.0f} s, sample {result['sample_s']:.1f} s, "
           + ", ".join(f"{k} {v:.3f}" for k, v in result["values"].items() if v is not None), file=sys.stderr,
           flush=True)
     return result
+
+
+def rescore(folder: Path, default_seed: int) -> list[dict]:
+    """Score again, with this tabsynth's report, the synthetic tables a ``--save`` run kept in
+    ``folder`` (fit and sample figures as measured then); writes ``results_rescored.json``."""
+    import pandas as pd
+
+    results = json.loads((folder / "results.json").read_text())
+    for result in results:
+        if "error" in result:
+            continue
+        stem = folder / f"synthetic_{result['table']}_{result['model']}"
+        train, holdout = load(result["table"], result.get("max_parents"))
+        report = score(result["table"], train, holdout, pd.read_parquet(f"{stem}_parents.parquet"),
+                       pd.read_parquet(f"{stem}_children.parquet"), result.get("seed", default_seed))
+        scored(result, report)
+    (folder / "results_rescored.json").write_text(json.dumps(results, indent=2, default=str))
+    return results
 
 
 def markdown(results: list[dict]) -> str:
@@ -230,6 +261,8 @@ def main() -> None:
     parser.add_argument("--no-tabsynth", action="store_true", help="leave out the non-private tabsynth fit")
     parser.add_argument("--max-parents", type=int, default=None, help="a seeded subset of this many parents "
                         "(all their children) before the 80/20 split, for peers too slow for the whole table")
+    parser.add_argument("--rescore", type=Path, default=None, help="a --save run's folder: score its synthetic "
+                        "tables again with this tabsynth's report (results_rescored.json); fits nothing")
     # child-process mode (tabsynth's own fit, measured in a fresh process like the peers)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     for option in ("--parents", "--children", "--out-parents", "--out-children"):
@@ -239,6 +272,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child is not None:
         return fit_tabsynth(args)
+    if args.rescore is not None:
+        print(markdown(rescore(args.rescore, args.seed)))
+        return
     peers = [] if args.peers == "none" else [p for p in args.peers.split(",") if p]
     args.out = None
     if args.save:
