@@ -63,6 +63,11 @@ class TokenTable:
         self.random_state = random_state
         self.tokenizers_: dict[str, CategoricalTokens | NumericalTokens] = {}
         self.regenerated_: dict[str, Regenerated] = {}
+        if isinstance(fine_bins, dict):
+            unknown = [c for c in fine_bins if c not in metadata.names or metadata[c].kind != "numerical"]
+            if unknown:
+                raise ValueError(f"fine_bins names column(s) {unknown} that are not numerical columns of the table; "
+                                 "fine tokens are for numerical columns.")
         for meta in metadata:
             if meta.kind == "categorical":
                 self.tokenizers_[meta.name] = CategoricalTokens(meta, rare_threshold=rare_threshold)
@@ -78,27 +83,29 @@ class TokenTable:
     def columns_(self) -> list[str]:
         return list(self.tokenizers_)
 
-    def _fine(self) -> dict[str, NumericalTokens]:
-        """The learned columns with a fine token (known once fitted or loaded)."""
-        return {name: t for name, t in self.tokenizers_.items() if isinstance(t, NumericalTokens) and t.has_fine}
+    def _layout(self) -> list[tuple[str, bool]]:
+        """``(learned column, is its fine token)`` for each token column, in order (known once
+        fitted or loaded: a column has a fine token only if it has quantile bins)."""
+        return [(name, fine) for name, t in self.tokenizers_.items()
+                for fine in ((False, True) if isinstance(t, NumericalTokens) and t.has_fine else (False,))]
 
     @property
     def token_columns_(self) -> list[str]:
-        fine = self._fine()
-        return [c for name in self.tokenizers_ for c in ([name, name + FINE_SUFFIX] if name in fine else [name])]
+        return [name + FINE_SUFFIX if fine else name for name, fine in self._layout()]
+
+    @property
+    def token_owners_(self) -> list[str]:
+        """The learned column of each token column."""
+        return [name for name, _ in self._layout()]
 
     def token_indices(self, column: str) -> list[int]:
         """Token matrix columns of learned column ``column``: its token (first) and its fine token."""
-        columns = self.token_columns_
-        start = columns.index(column)
-        return [start, start + 1] if start + 1 < len(columns) and columns[start + 1] == column + FINE_SUFFIX \
-            else [start]
+        return [j for j, (name, _) in enumerate(self._layout()) if name == column]
 
     @property
     def vocabulary_sizes_(self) -> list[int]:
-        fine = self._fine()
-        return [size for name, t in self.tokenizers_.items()
-                for size in ([t.vocabulary_size, t.fine_vocabulary_size] if name in fine else [t.vocabulary_size])]
+        return [self.tokenizers_[name].fine_vocabulary_size if fine else self.tokenizers_[name].vocabulary_size
+                for name, fine in self._layout()]
 
     def fit(self, data: pd.DataFrame) -> "TokenTable":
         """Fit every column on ``data``. Raises ValueError on missing columns or unknown values."""
@@ -111,12 +118,12 @@ class TokenTable:
     def transform(self, data: pd.DataFrame) -> np.ndarray:
         """DataFrame with ``n`` rows -> ``(n, len(token_columns_))`` int64 tokens."""
         frame = self.metadata.check_frame(data)
-        fine = self._fine()
         tokens = []
         for name, tokenizer in self.tokenizers_.items():
-            tokens.append(tokenizer.to_tokens(frame[name]))
-            if name in fine:
-                tokens.append(fine[name].to_fine_tokens(frame[name]))
+            if isinstance(tokenizer, NumericalTokens) and tokenizer.has_fine:
+                tokens.extend(tokenizer.to_token_pair(frame[name]))
+            else:
+                tokens.append(tokenizer.to_tokens(frame[name]))
         return np.stack(tokens, axis=1) if tokens else np.zeros((len(frame), 0), dtype=np.int64)
 
     def inverse_transform(self, tokens: np.ndarray, rng: np.random.Generator,
@@ -128,15 +135,11 @@ class TokenTable:
         """
         tokens = np.asarray(tokens)
         n_rows, bounds = tokens.shape[0], bounds or {}
-        fine, j = self._fine(), 0
         decoded: dict[str, pd.Series] = {}
         for name, tokenizer in self.tokenizers_.items():
-            if name in fine:
-                decoded[name] = tokenizer.from_tokens(tokens[:, j], rng, bounds.get(name), fine=tokens[:, j + 1])
-                j += 2
-            else:
-                decoded[name] = tokenizer.from_tokens(tokens[:, j], rng, bounds.get(name))
-                j += 1
+            first, *fine = self.token_indices(name)
+            decoded[name] = tokenizer.from_tokens(tokens[:, first], rng, bounds.get(name),
+                                                  **({"fine": tokens[:, fine[0]]} if fine else {}))
             decoded[name] = decoded[name].reset_index(drop=True)
         for name, encoder in self.regenerated_.items():
             decoded[name] = encoder.generate(n_rows, rng).reset_index(drop=True)
@@ -159,9 +162,7 @@ class TokenTable:
 
     def null_tokens(self) -> list[int | None]:
         """Null token of each token column (None where the column has no nulls, and for fine tokens)."""
-        fine = self._fine()
-        return [null for name, t in self.tokenizers_.items()
-                for null in ([t.null_token(), None] if name in fine else [t.null_token()])]
+        return [None if fine else self.tokenizers_[name].null_token() for name, fine in self._layout()]
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:

@@ -12,8 +12,9 @@ Every learned column becomes an integer token in ``[0, vocabulary_size)``:
   close to the real one, not a histogram; integers stay integers and observed decimals
   are kept by the column's usual rounding.
 * optionally (``fine_bins`` > 1) a numerical column has a second, *fine* token: where its
-  value lies inside its quantile bin, in ``fine_bins`` equal-probability sub-bins (plus one
-  token for "not in a bin": a point mass or a null). The pair (bin, sub-bin) is a two-level
+  value lies inside its quantile bin, in ``fine_bins`` sub-bins of equal width in the bin's
+  quantile function (so about equal shares of its rows, less so where values tie), plus one
+  token for "not in a bin" (a point mass or a null). The pair (bin, sub-bin) is a two-level
   quantisation, as the digit-by-digit encoding of numbers in TabularARGN (Tiwald et al.
   2025): the model sees a number at ``n_bins * fine_bins`` resolution while each softmax
   stays small, and a sub-bin learned in one bin is the same token in every other. What it
@@ -206,9 +207,9 @@ class NumericalTokens:
     knots_per_bin : int
         Quantiles stored per bin for decoding (piecewise-linear quantile function).
     fine_bins : int, default 1
-        Equal-probability sub-bins per bin of the fine token (1: no fine token). The fine
-        token of a value is ``floor(fine_bins * u)`` where ``u`` in [0, 1] is its place in its
-        bin's quantile function; :data:`fine_bins` is the token of values outside any bin.
+        Sub-bins per bin of the fine token (1: no fine token). The fine token of a value is
+        ``floor(fine_bins * u)`` where ``u`` in [0, 1] is its place in its bin's quantile
+        function; ``fine_bins`` itself is the token of values outside any bin.
 
     Attributes
     ----------
@@ -313,12 +314,15 @@ class NumericalTokens:
 
     def to_tokens(self, series: pd.Series) -> np.ndarray:
         """``(n,)`` column -> ``(n,)`` int64 tokens (values outside the bounds are clipped)."""
+        return self._tokens_of(*self._clipped(series))
+
+    def _clipped(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """The column as numbers clipped to the bounds (nulls at the lower one), and its null mask."""
         numbers = self._codec.to_numbers(series)
         missing = np.isnan(numbers)
         if missing.any() and not self.meta.nullable:
             raise ValueError(f"Column '{self.name}' has nulls but its metadata says it has none.")
-        clipped = np.clip(np.where(missing, self.low_, numbers), self.low_, self.high_)
-        return self._tokens_of(clipped, missing)
+        return np.clip(np.where(missing, self.low_, numbers), self.low_, self.high_), missing
 
     def _tokens_of(self, clipped: np.ndarray, missing: np.ndarray) -> np.ndarray:
         tokens = self.n_points + self._bin_of(clipped)
@@ -341,22 +345,24 @@ class NumericalTokens:
         # A value belongs to the last bin whose lowest value it reaches (gaps go to the lower bin).
         return np.searchsorted(self.knots_[1:, 0], numbers, side="right").astype(np.int64)
 
-    def to_fine_tokens(self, series: pd.Series) -> np.ndarray:
-        """``(n,)`` column -> ``(n,)`` int64 fine tokens in ``[0, fine_bins]`` (see the class).
+    def to_token_pair(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """``(n,)`` column -> its ``(n,)`` tokens (as :meth:`to_tokens`) and ``(n,)`` int64 fine
+        tokens in ``[0, fine_bins]`` (see the class). Only for :attr:`has_fine`.
 
         A value inside a bin gets the sub-bin of its place ``u`` in the bin's quantile function
         (the middle of the range of ``u`` where the function equals it, for a value several
-        knots share); point masses and nulls get ``fine_bins``. Only for :attr:`has_fine`.
+        knots share); point masses and nulls get ``fine_bins``.
         """
-        numbers = self._codec.to_numbers(series)
-        missing = np.isnan(numbers)
-        clipped = np.clip(np.where(missing, self.low_, numbers), self.low_, self.high_)
-        bins = self._tokens_of(clipped, missing) - self.n_points
-        in_bin = (bins >= 0) & (bins < len(self.knots_))
-        fine = np.full(len(numbers), self.fine_bins, dtype=np.int64)
-        u = _place_in_bins(clipped[in_bin], self.knots_[bins[in_bin]])
-        fine[in_bin] = np.minimum((u * self.fine_bins).astype(np.int64), self.fine_bins - 1)
-        return fine
+        clipped, missing = self._clipped(series)
+        tokens = self._tokens_of(clipped, missing)
+        bins = tokens - self.n_points
+        in_bin = np.flatnonzero((bins >= 0) & (bins < len(self.knots_)))
+        fine = np.full(len(tokens), self.fine_bins, dtype=np.int64)
+        for start in range(0, len(in_bin), _CHUNK):  # (rows, knots) at a time, not the whole column
+            rows = in_bin[start:start + _CHUNK]
+            u = _place_in_bins(clipped[rows], self.knots_[bins[rows]])
+            fine[rows] = np.minimum((u * self.fine_bins).astype(np.int64), self.fine_bins - 1)
+        return tokens, fine
 
     def from_tokens(self, tokens: np.ndarray, rng: np.random.Generator,
                     bounds: tuple[float, float] | None = None, fine: np.ndarray | None = None) -> pd.Series:
@@ -481,6 +487,10 @@ class NumericalTokens:
         self.low_, self.high_ = float(state["low"]), float(state["high"])
         if isinstance(self._codec, DatetimeEncoder):
             self._codec.resolution_seconds_ = state["resolution_seconds"]
+
+
+# Rows placed in their bins at a time by NumericalTokens.to_token_pair.
+_CHUNK = 262_144
 
 
 def _place_in_bins(values: np.ndarray, knots: np.ndarray) -> np.ndarray:

@@ -128,6 +128,9 @@ class BaseSynthesizer(EstimatorParams):
 
     name: ClassVar[str] = ""
     model_format: ClassVar[int] = 1
+    # Formats this class reads (default: model_format alone); a class whose newest format is
+    # only written when a fit needs it lists the older one too (see _saved_format).
+    readable_formats: ClassVar[tuple[int, ...]] = ()
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: Any, metadata: Metadata | str | os.PathLike | None = None, *,
@@ -370,7 +373,7 @@ class BaseSynthesizer(EstimatorParams):
         config = {
             "tabsynth_version": __version__,
             "model": self.name,
-            "model_format": self.model_format,
+            "model_format": self._saved_format(),
             "params": {k: json_param(v) for k, v in self.get_params().items()},
             "seed": self.seed_,
             "device": str(self.device_),  # where the networks and sampling generator lived
@@ -397,11 +400,13 @@ class BaseSynthesizer(EstimatorParams):
             the configuration (the message says which).
         """
         config, path = saved.config, saved.path
-        if config.get("model_format", config.get("format")) != cls.model_format:
+        readable = cls.readable_formats or (cls.model_format,)
+        if config.get("model_format", config.get("format")) not in readable:
             raise ValueError(
                 f"'{path}' was saved by tabsynth {config.get('tabsynth_version', '?')} in {cls.name} format "
                 f"{config.get('model_format', config.get('format'))!r}; this tabsynth ({__version__}) reads "
-                f"format {cls.model_format}. Re-fit the model with this version."
+                f"format{'s' if len(readable) > 1 else ''} {', '.join(map(str, readable))}. Re-fit the model with "
+                "this version."
             )
         model = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()})
         model.seed_, model.device_ = config["seed"], device
@@ -432,6 +437,10 @@ class BaseSynthesizer(EstimatorParams):
         return model
 
     # ------------------------------------------------------------------ subclass hooks
+    def _saved_format(self) -> int:
+        """The format this fitted model is written in (default: ``model_format``)."""
+        return self.model_format
+
     def _new_encoder(self, metadata: Metadata):
         raise NotImplementedError
 

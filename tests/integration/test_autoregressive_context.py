@@ -16,10 +16,17 @@ def conditional_model(shoppers):
     return ts.Autoregressive(epochs=8, random_state=0, verbose=False, device="cpu").fit(shoppers, context=CONTEXT)
 
 
-def test_context_is_given_never_modelled(conditional_model, shoppers):
+def test_context_is_given_never_modelled(conditional_model, shoppers, tmp_path):
     assert conditional_model.context_columns_ == ["Month", "VisitorType", "Revenue"]  # in table order
     targets = [c for c, t in zip(conditional_model.encoder_.token_columns_, conditional_model.targets_.tolist()) if t]
     assert targets and not set(targets) & set(CONTEXT)
+    # The loss reads the logits of the modelled columns only.
+    tokens = conditional_model._encode(shoppers.head(64))
+    logits, scored = conditional_model._target_logits(
+        tokens, conditional_model._visible(conditional_model._training_positions(64)))
+    assert logits.shape[0] == scored.shape[0] == len(targets) == tokens.shape[1] - len(CONTEXT)
+    conditional_model.save(tmp_path / "model")  # format 3: older versions would sample the context
+    assert '"model_format": 3' in (tmp_path / "model" / "config.json").read_text()
     # A row's score is that of its modelled cells given its context: moving the context
     # moves the score.
     rows = shoppers.head(200)
@@ -57,10 +64,14 @@ def test_what_a_conditional_model_refuses(conditional_model, shoppers):
         conditional_model.impute(holes)
     with pytest.raises(ValueError, match=r"^context column\(s\) \['Basket'\] are not in the training table\.$"):
         ts.Autoregressive(epochs=1, verbose=False).fit(shoppers.head(100), context=["Basket"])
-    with pytest.raises(ValueError, match=r"^context \['Month', 'Revenue'\] covers every learned column: nothing "
-                                         r"is left to model\.$"):
+    with pytest.raises(ValueError, match=r"^context \['Month', 'Revenue'\] covers every column: nothing is left to "
+                                         r"model\.$"):
         ts.Autoregressive(epochs=1, verbose=False).fit(shoppers[["Month", "Revenue"]].head(100),
                                                         context=["Revenue", "Month"])
+    with_id = shoppers[["Month", "Revenue"]].head(100).assign(session_id=range(100))  # an id: not learned
+    with pytest.raises(ValueError, match=r"^context \['Month', 'Revenue'\] covers every learned column: nothing "
+                                         r"is left to model\.$"):
+        ts.Autoregressive(epochs=1, verbose=False).fit(with_id, context=["Revenue", "Month"])
 
 
 def test_imputing_a_modelled_column_and_reloading_keep_the_context(conditional_model, shoppers, tmp_path):

@@ -122,6 +122,8 @@ def test_autoregressive_with_fine_tokens_samples_conditions_imputes_and_reloads(
     assert filled.loc[kept, "ProductRelated_Duration"].equals(holes.loc[kept, "ProductRelated_Duration"])
     assert filled.drop(columns="ProductRelated_Duration").equals(holes.drop(columns="ProductRelated_Duration"))
     model.save(tmp_path / "model")
+    # Format 3 marks the fine tokens, so a tabsynth from before them refuses the file.
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["model_format"] == 3
     loaded = ts.load(tmp_path / "model")
     pd.testing.assert_frame_equal(loaded.sample(100, random_state=5), model.sample(100, random_state=5))
 
@@ -131,3 +133,9 @@ def test_bad_fine_bins_are_refused(shoppers, bad):
     with pytest.raises(ValueError, match=r"^fine_bins must be a positive integer or a dict of column -> positive "
                                          r"integer, got "):
         ts.Autoregressive(fine_bins=bad, verbose=False).fit(shoppers.head(100))
+
+
+def test_fine_bins_for_a_column_that_is_not_a_number_are_refused(shoppers):
+    with pytest.raises(ValueError, match=r"^fine_bins names column\(s\) \['Month', 'Basket'\] that are not numerical "
+                                         r"columns of the table; fine tokens are for numerical columns\.$"):
+        ts.Autoregressive(fine_bins={"PageValues": 8, "Month": 8, "Basket": 8}, verbose=False).fit(shoppers.head(200))

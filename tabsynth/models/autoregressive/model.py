@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from tabsynth.encoding.base import restore_dtype
-from tabsynth.encoding.token_table import FINE_SUFFIX, TokenTable
+from tabsynth.encoding.token_table import TokenTable
 from tabsynth.metadata import Metadata, as_dataframe
 from tabsynth.models.autoregressive.network import (ARNetworkConfig, ColumnAR, table_positions,
                                                     training_positions, visibility)
@@ -113,7 +113,10 @@ class Autoregressive(BaseSynthesizer):
     """
 
     name = "autoregressive"
-    model_format = 2  # 2: grouped layers (input., absent., hidden., output.)
+    # 2: grouped layers (input., absent., hidden., output.); 3: fine tokens or context (written
+    # only by fits that use them, so the others stay readable by tabsynth versions before 3).
+    model_format = 3
+    readable_formats = (2, 3)
 
     def __init__(self, *, epochs: int | None = None, batch_size: int | None = None,
                  learning_rate: float | None = None,
@@ -187,10 +190,12 @@ class Autoregressive(BaseSynthesizer):
             As :meth:`BaseSynthesizer.fit`, and for a ``context`` column missing from ``data``
             or a ``context`` that leaves no learned column to model.
         """
-        context = list(context or [])
-        absent = [c for c in context if c not in as_dataframe(data).columns]
+        context, columns = list(context or []), list(as_dataframe(data).columns)
+        absent = [c for c in context if c not in columns]
         if absent:
             raise ValueError(f"context column(s) {absent} are not in the training table.")
+        if context and set(columns) <= set(context):  # before a DP fit spends any budget
+            raise ValueError(f"context {sorted(context)} covers every column: nothing is left to model.")
         self._context = context
         try:
             return super().fit(data, metadata, **options)
@@ -200,8 +205,7 @@ class Autoregressive(BaseSynthesizer):
     def _on_encoder_ready(self) -> None:
         self.null_tokens_ = self.encoder_.null_tokens()
         context = set(getattr(self, "_context", ()))  # fitting: what fit was told; loading: none until the tensors
-        self.targets_ = torch.tensor([name.removesuffix(FINE_SUFFIX) not in context
-                                      for name in self.encoder_.token_columns_], dtype=torch.bool)
+        self.targets_ = torch.tensor([owner not in context for owner in self.encoder_.token_owners_], dtype=torch.bool)
         if len(self.targets_) and context and not self.targets_.any():
             raise ValueError(f"context {sorted(context)} covers every learned column: nothing is left to model.")
         history = getattr(self, "loss_history_", None)
@@ -235,14 +239,17 @@ class Autoregressive(BaseSynthesizer):
         # Which token columns are modelled; saved only for a model with context (older files: all).
         return {} if bool(self.targets_.all()) else {"targets": self.targets_.cpu()}
 
+    def _saved_format(self) -> int:
+        return 3 if self._has_context() or len(self.encoder_.token_columns_) > len(self.encoder_.columns_) else 2
+
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         if "targets" in tensors:
             self.targets_ = tensors["targets"].cpu().bool()
 
     @property
     def context_columns_(self) -> list[str]:
-        return [name for name, target in zip(self.encoder_.token_columns_, self.targets_.tolist())
-                if not target and not name.endswith(FINE_SUFFIX)]
+        context = {owner for owner, target in zip(self.encoder_.token_owners_, self.targets_.tolist()) if not target}
+        return [name for name in self.encoder_.columns_ if name in context]
 
     # ------------------------------------------------------------------ column orders
     def _has_context(self) -> bool:
@@ -253,10 +260,16 @@ class Autoregressive(BaseSynthesizer):
         column is a target."""
         if not self._has_context():
             return None
-        cached = getattr(self, "_target_cache", None)
-        if cached is None or cached[0] is not self.targets_:  # once per fit / load, not per batch
-            self._target_cache = (self.targets_, torch.nonzero(self.targets_).flatten().to(self.device_))
-        return self._target_cache[1]
+        return self._indices_on_device()[0]
+
+    def _indices_on_device(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(targets, context)`` token column indices on the model's device, computed once per
+        fit / load rather than per batch."""
+        cached = getattr(self, "_index_cache", None)
+        if cached is None or cached[0] is not self.targets_:
+            self._index_cache = (self.targets_, torch.nonzero(self.targets_).flatten().to(self.device_),
+                                 torch.nonzero(~self.targets_).flatten().to(self.device_))
+        return self._index_cache[1], self._index_cache[2]
 
     def _training_positions(self, n_rows: int) -> torch.Tensor:
         """``(B, J)`` positions for one batch (:func:`training_positions`); with context, the
@@ -279,7 +292,7 @@ class Autoregressive(BaseSynthesizer):
     def _with_context_first(self, own: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """``own`` (B, T) positions of the targets -> (B, J): context columns at 0..C-1 (their
         order among themselves does not matter: none is predicted), targets after them."""
-        context = torch.nonzero(~self.targets_).flatten().to(self.device_)
+        context = self._indices_on_device()[1]
         positions = torch.empty((len(own), len(self.targets_)), dtype=torch.long, device=self.device_)
         positions[:, context] = torch.arange(len(context), device=self.device_)
         positions[:, targets] = own + len(context)
@@ -485,6 +498,9 @@ class Autoregressive(BaseSynthesizer):
             without rejection. A value condition on a numerical column gives exactly that
             value. With two or more range conditions, each is drawn given the earlier
             ones only (its own restriction is exact, the joint weighting approximate).
+            A number with a fine token (``fine_bins``) has its sub-bin drawn given its bin,
+            not the range: in the two bins the range cuts, a sub-bin outside it leaves the
+            value to the range's part of the bin (the restriction stays exact).
         batch_size : int, default 10000
         random_state : int or None
             As in :meth:`tabsynth.CTGAN.sample`.
