@@ -166,7 +166,7 @@ def relational_section(real: tuple, synthetic: tuple, holdout: tuple | None, *, 
     rng = np.random.default_rng(random_state)
     # The holdout baselines' own rows come from a stream of their own, so the synthetic figures
     # draw the same rows with or without a holdout.
-    baseline_rng = np.random.default_rng([random_state, 1])
+    baseline_rng = np.random.default_rng(np.random.SeedSequence(random_state).spawn(1)[0])
     per_table = []
     for name in real[1]:
         figures = _table_figures(real, synthetic, holdout, name, key=key, order=_order(order_by, name),
@@ -194,22 +194,26 @@ def relational_section(real: tuple, synthetic: tuple, holdout: tuple | None, *, 
         values = [f[field] for f in per_table if f.get(field) is not None]
         return float(np.mean(values)) if values else None
 
+    def baseline(key: str, label: str, value: float | None) -> Metric:
+        note = "needs a holdout" if holdout is None else "not defined for these tables"
+        return _holdout_baseline(key, label, value, note)
+
     metrics += [
         Metric("relational.cardinality", "Cardinality", mean("cardinality"), 1.0, "higher",
                "How closely the number of children per parent matches the real distribution "
                "(KS complement, 1 = identical)."),
-        _holdout_baseline("relational.cardinality", "Cardinality", mean("cardinality_holdout")),
+        baseline("relational.cardinality", "Cardinality", mean("cardinality_holdout")),
         Metric("relational.child_column_shapes", "Child column shapes", mean("child_column_shapes"), 1.0, "higher",
                "How closely each child column's distribution matches the real one, averaged over columns."),
         Metric("relational.child_pair_trends", "Child pair trends", mean("child_pair_trends"), 1.0, "higher",
                "How well the relationships between child columns are kept (1 = identical)."),
-        _holdout_baseline("relational.child_pair_trends", "Child pair trends", mean("child_pair_trends_holdout")),
+        baseline("relational.child_pair_trends", "Child pair trends", mean("child_pair_trends_holdout")),
         _on_real_bins("relational.child_pair_trends", "Child pair trends", mean("child_pair_trends_real_bins")),
         Metric("relational.parent_child_trends", "Parent-to-child trends", trends, 1.0, "higher",
                "How well each parent column's relationship with the per-parent aggregates of its children "
                "(count, sums, means, distinct categories) is kept (1 = identical).", note=trends_note),
-        _holdout_baseline("relational.parent_child_trends", "Parent-to-child trends",
-                          trends_holdout if trends is not None else None),
+        baseline("relational.parent_child_trends", "Parent-to-child trends",
+                 trends_holdout if trends is not None else None),
         _on_real_bins("relational.parent_child_trends", "Parent-to-child trends", trends_real_bins),
     ]
     for field, label, meaning in (
@@ -221,26 +225,27 @@ def relational_section(real: tuple, synthetic: tuple, holdout: tuple | None, *, 
             ("autocorrelation", "Within-sequence autocorrelation",
              "How closely the per-parent lag-1 autocorrelation of each numerical child column matches "
              "the real one (KS complement, averaged over columns).")):
-        value, baseline = mean(field), mean(field + "_holdout")
+        value = mean(field)
         note = None if value is not None else "needs sequences of two or more children (and order_by for gaps)"
         metrics.append(Metric(f"relational.{field}", label, value, 1.0, "higher", meaning, note=note))
-        metrics.append(_holdout_baseline(f"relational.{field}", label, baseline))
+        metrics.append(baseline(f"relational.{field}", label, mean(field + "_holdout")))
     values = {m.key: m.value for m in metrics}
     details["verdict"] = fidelity.verdict(values["relational.child_column_shapes"],
                                           values["relational.parent_child_trends"], None)
     return Section("relational", metrics=metrics, details=details)
 
 
-def _holdout_baseline(key: str, label: str, value: float | None) -> Metric:
+def _holdout_baseline(key: str, label: str, value: float | None, note: str) -> Metric:
     return Metric(key + "_holdout", label + " (holdout baseline)", value, 1.0, "higher",
                   "The same figure for real held-out parents against the real training ones: what a perfect "
-                  "generator would score on tables of this size.", note=None if value is not None else "needs a holdout")
+                  "generator would score on tables of this size.", note=None if value is not None else note)
 
 
 def _on_real_bins(key: str, label: str, value: float | None) -> Metric:
     return Metric(key + "_real_bins", label + " (real table's bins)", value, 1.0, "higher",
                   "The same figure with the numbers of both tables cut on the real table's bins (SDMetrics cuts each "
-                  "table on its own range, so one extreme value moves every bin).")
+                  "table on its own range, so one extreme value moves every bin).",
+                  note=None if value is not None else "not defined for these tables")
 
 
 def _table_figures(real, synthetic, holdout, name, *, key, order, max_rows, rng, baseline_rng) -> dict:

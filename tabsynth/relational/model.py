@@ -53,8 +53,9 @@ class ParentChild(EstimatorParams):
         keep their input order and no order column is generated.
     history : int or "auto", default "auto"
         Previous children a child is conditioned on (the training window is ``history + 1``).
-        "auto": 2 for panels (every parent with children has the same number of them: monthly
-        statements), where the last two statements give the direction a balance is moving in,
+        "auto": 2 for panels of three or more (every parent with children has the same number
+        of them: monthly statements), where the last two statements give the direction a
+        balance is moving in,
         and 1 for event sequences of varying length (purchases), which have the running means
         instead; under ``dp`` 1 (the choice may not read the data). Measured
         (``benchmarks/parent_child_vs_peers.py``, 2 CPU cores, fine tokens and the conditional
@@ -80,7 +81,8 @@ class ParentChild(EstimatorParams):
         tables takes :data:`WIDE_N_BINS`; ``fine_bins`` there overrides the one below.
     fine_bins : int, default 16
         In each sequence model, every numerical child column, its gap and their lagged copies
-        get a fine token of this many sub-bins (1: none; see
+        get a fine token of this many sub-bins where they have quantile bins (a gap of 30 or 31
+        days is all point masses and gets none; 1: none at all; see
         :class:`~tabsynth.Autoregressive`): a number is then known to ``n_bins * fine_bins``
         quantiles, so a bill that stays put from one month to the next is drawn near where it
         was, not anywhere in its bin. Under ``dp`` it costs no budget (a function of the
@@ -304,7 +306,9 @@ class ParentChild(EstimatorParams):
     def _history_of(self, children: pd.DataFrame) -> int:
         if self.history != "auto":
             return self.history
-        return 2 if self.dp is None and seq.is_panel(children, self.key) else 1
+        # A panel of two children has no second-to-last one to look back to.
+        panel = self.dp is None and seq.is_panel(children, self.key)
+        return 2 if panel and children.groupby(self.key, sort=False).size().max() >= 3 else 1
 
     def _uses_running_mean(self, children: pd.DataFrame) -> bool:
         if self.running_mean != "auto":
@@ -743,7 +747,8 @@ class ParentChild(EstimatorParams):
         model.widths_ = schema.get("widths") or {}
         model.never_null_ = schema.get("never_null") or {}
         # Models saved before "auto" saw the one ``history`` they were given.
-        model.history_ = schema.get("history") or {name: model.history for name in model.child_models_}
+        model.history_ = schema.get("history") or {
+            name: 1 if model.history == "auto" else model.history for name in model.child_models_}
         model._rng = np.random.default_rng()
         model._rng.bit_generator.state = config["rng"]
         return model

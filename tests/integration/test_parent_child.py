@@ -135,6 +135,12 @@ def test_history_is_two_statements_for_panels_and_one_purchase_for_event_sequenc
     chosen = ts.ParentChild(key="ID", order_by="month", history=3, random_state=0, model_params={"epochs": 1},
                             verbose=False).fit(statements[statements["ID"].isin(small["ID"])], parents=small)
     assert chosen.history_ == {"children": 3}
+    # A panel of two statements has no statement two back: "auto" looks one back.
+    two = statements[statements["ID"].isin(small["ID"]) & (statements["month"] >= "2005-08-01")]
+    short = ts.ParentChild(key="ID", order_by="month", random_state=0, model_params={"epochs": 1},
+                           verbose=False).fit(two, parents=small)
+    assert short.history_ == {"children": 1}
+    assert (short.sample(20, random_state=0)[1].groupby("ID").size() == 2).all()
     with pytest.raises(ValueError, match=r"^history must be 'auto' or an integer from 1 to 16 \(previous children "
                                          r"each child sees\), got 0\.$"):
         ts.ParentChild(key="ID", history=0).fit(statements, parents=customers)

@@ -47,13 +47,26 @@ def test_one_ledger_covers_every_model_and_meets_the_target(dp_model):
     assert child_sgd["sample_rate"] == pytest.approx(child.batch_size / 2_000)
     assert dp_model.history_ == {"children": 1}  # "auto" may not read the data under DP
     # Fine tokens come from the released bins (every carried number with a released bin has
-    # one; which have bins depends on the noise): no mechanism of their own.
+    # one; which have bins depends on the noise).
     carried = ["number_of_cds", "dollar_value", "__gap__", "__lag1__.number_of_cds", "__lag1__.dollar_value",
                "__lag1__.__gap__"]
     binned = {c for c in carried if c in child.encoder_.tokenizers_ and len(child.encoder_.tokenizers_[c].knots_)}
     assert "dollar_value" in binned
     assert {c[: -len("#fine")] for c in child.encoder_.token_columns_ if c.endswith("#fine")} == binned
-    assert not any("fine" in str(m.get("columns", "")) for m in ledger["mechanisms"] if m["name"] != "DP-SGD")
+
+
+def test_fine_tokens_cost_no_budget(cdnow, dp_model):
+    """The same DP fit without fine tokens calibrates the same noise to the same total."""
+    plain = ts.ParentChild(key="customer_id", order_by="date", random_state=0, model_params=FAST, verbose=False,
+                           dp=ts.DPConfig(epsilon=4.0, delta=1e-5), max_children=5, fine_bins=1).fit(cdnow)
+    assert not any(c.endswith("#fine") for c in plain.child_models_["children"].encoder_.token_columns_)
+
+    def noise(ledger):  # which mechanisms run depends on the noise; their calibrated noise does not
+        return {(m["part"], m["name"] == "DP-SGD", round(m["noise_std"], 9)) for m in ledger["mechanisms"]}
+
+    assert noise(plain.privacy_) == noise(dp_model.privacy_)
+    for ledger in (plain.privacy_, dp_model.privacy_):  # (the total moves with which ones ran, below the target)
+        assert 0.99 * 4.0 <= ledger["epsilon"] <= 4.0 + 1e-6
 
 
 def test_dp_samples_link_keys_respect_the_cap_and_order(dp_model, tmp_path):
