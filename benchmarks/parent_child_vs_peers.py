@@ -216,11 +216,15 @@ def rescore(folder: Path, default_seed: int) -> list[dict]:
     import pandas as pd
 
     results = json.loads((folder / "results.json").read_text())
+    splits = {}
     for result in results:
         if "error" in result:
             continue
         stem = folder / f"synthetic_{result['table']}_{result['model']}"
-        train, holdout = load(result["table"], result.get("max_parents"))
+        which = (result["table"], result.get("max_parents"))
+        if which not in splits:
+            splits[which] = load(*which)
+        train, holdout = splits[which]
         report = score(result["table"], train, holdout, pd.read_parquet(f"{stem}_parents.parquet"),
                        pd.read_parquet(f"{stem}_children.parquet"), result.get("seed", default_seed))
         scored(result, report)

@@ -185,6 +185,9 @@ def nearest_synthetic_distance(model, canaries: pd.DataFrame, synthetic: pd.Data
 
     a = torch.as_tensor(model.encoder_.transform(canaries))
     b = torch.as_tensor(model.encoder_.transform(synthetic))
+    if hasattr(model.encoder_, "token_indices"):  # one token per cell: a number's fine token is not a cell
+        cells = torch.as_tensor([model.encoder_.token_indices(c)[0] for c in model.encoder_.columns_], dtype=torch.long)
+        a, b = a[:, cells], b[:, cells]
     if a.is_floating_point():
         best = torch.full((len(a),), float("inf"), dtype=a.dtype)
         for start in range(0, len(b), 2048):
