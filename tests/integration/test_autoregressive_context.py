@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import tabsynth as ts
 
@@ -33,6 +34,21 @@ def test_context_is_given_never_modelled(conditional_model, shoppers, tmp_path):
     changed = rows.assign(Month="Feb")
     assert not np.allclose(conditional_model.negative_log_likelihood(rows),
                            conditional_model.negative_log_likelihood(changed))
+
+
+def test_training_orders_give_the_whole_context_or_part_of_it(conditional_model):
+    """Half the training rows see every context column before any target (the orders
+    sampling uses); the others the unconditional orders, where a target may precede part of
+    its context (which regularises small tables)."""
+    model = conditional_model
+    model._train_generator = torch.Generator().manual_seed(0)
+    positions = model._training_positions(4000)
+    context, targets = ~model.targets_, model.targets_
+    whole = positions[:, context].max(dim=1).values < positions[:, targets].min(dim=1).values
+    assert 0.45 < whole.float().mean().item() < 0.65  # half by design, plus free orders that happen to be so
+    assert bool((model._table_positions()[context].max() < model._table_positions()[targets].min()).item())
+    # Every row is an order: each position once.
+    assert torch.equal(positions.sort(dim=1).values, torch.arange(positions.shape[1]).expand_as(positions))
 
 
 def test_the_conditional_follows_the_given_context(conditional_model, shoppers):
