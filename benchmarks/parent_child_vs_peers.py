@@ -108,6 +108,7 @@ def fit_tabsynth(args) -> None:
     history = args.history if args.history == "auto" else int(args.history)
     model = ts.ParentChild(key=spec["key"], order_by=spec["order_by"], history=history, random_state=args.seed,
                            verbose=False, dp=dp, layout=args.layout, max_children=args.max_children,
+                           fine_bins=args.fine_bins,
                            model_params=json.loads(args.model_params) if args.model_params else None)
     start = time.perf_counter()
     model.fit(children, parents=parents)
@@ -123,8 +124,8 @@ def fit_tabsynth(args) -> None:
                       "epochs": {name: len(m.loss_history_) for name, m in
                                  [("parent", model.parent_model_), *model.child_models_.items()]},
                       "history": model.history_, "running_mean": model.running_mean_, "layouts": model.layouts_,
-                      "max_children": model.max_children, "model_params": model.model_params,
-                      "privacy": model.privacy_}))
+                      "max_children": model.max_children, "fine_bins": model.fine_bins,
+                      "model_params": model.model_params, "privacy": model.privacy_}))
 
 
 def command(name: str, table: str, paths: dict, n_parents: int, args) -> list[str] | None:
@@ -134,7 +135,7 @@ def command(name: str, table: str, paths: dict, n_parents: int, args) -> list[st
         return [sys.executable, __file__, "--child", table, "--parents", str(paths["parents"]), "--children",
                 str(paths["children"]), "--n-parents", str(n_parents), "--out-parents", str(paths["out_parents"]),
                 "--out-children", str(paths["out_children"]), "--seed", str(args.seed),
-                "--history", str(args.history), "--layout", args.layout] + (
+                "--history", str(args.history), "--layout", args.layout, "--fine-bins", str(args.fine_bins)] + (
                     ["--epsilon", epsilon] if epsilon else []) + (
                     ["--max-children", str(args.max_children)] if args.max_children else []) + (
                     ["--model-params", args.model_params] if args.model_params else [])
@@ -255,6 +256,8 @@ def main() -> None:
                         "previous children each child sees")
     parser.add_argument("--layout", default="sequence", choices=("sequence", "wide"),
                         help="tabsynth's ParentChild(layout=...)")
+    parser.add_argument("--fine-bins", type=int, default=16, help="tabsynth's ParentChild(fine_bins=...): sub-bins "
+                        "of each sequence number's quantile bin (1: no fine tokens)")
     parser.add_argument("--max-children", type=int, default=None, help="tabsynth's ParentChild(max_children=...) "
                         "(default: all; 16 under DP). Give the credit panel's 6 with --layout wide under DP")
     parser.add_argument("--model-params", default=None, help="tabsynth's ParentChild(model_params=...) as JSON, "
