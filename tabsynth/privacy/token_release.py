@@ -151,8 +151,8 @@ def release_token_table(frame: pd.DataFrame, schema: Metadata, ledger: PrivacyLe
 
 
 def _with_fine_counts(encoder: TokenTable, counts: list[np.ndarray]) -> list[np.ndarray]:
-    """Token counts for every token column: a fine token starts uniform (its sub-bins are of
-    equal probability by construction, so nothing is read from the data)."""
+    """Token counts for every token column: a fine token's start uniform (its sub-bins cut
+    each bin's quantile function evenly, so uniform is close and reads nothing from the data)."""
     by_column = dict(zip(encoder.columns_, counts))
     sizes = dict(zip(encoder.token_columns_, encoder.vocabulary_sizes_))
     return [by_column[c] if c in by_column else np.ones(sizes[c]) for c in encoder.token_columns_]
